@@ -8,7 +8,7 @@ change what an earlier step produced; each remembers the file line it came from 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ class Problem:
         return f"{self.file}:{self.line}: {self.message}" if self.line else f"{self.file}: {self.message}"
 
 
-class UnitKind(str, Enum):
+class UnitKind(StrEnum):
     """What a piece of the article is; only some kinds can carry claims."""
 
     TITLE = "title"
@@ -141,7 +141,7 @@ class Entity:
     line: int = 0
 
 
-class Certainty(str, Enum):
+class Certainty(StrEnum):
     """How firmly the article states a claim. The hedge words themselves are kept verbatim beside it."""
 
     ASSERTED = "asserted"  # stated as fact: "causes", "results from"

@@ -1,0 +1,40 @@
+# Two commands set up and run everything on a fresh machine:
+#   make run    create .venv, install the project, build + validate the graph, print its statistics
+#   make test   create .venv, install the project with its test dependencies, run the whole test suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test setup setup-test build validate stats clean
+
+run: setup build stats
+
+test: setup-test
+	@# pytest exits 5 when it collected no test: that must fail, not pass silently.
+	@$(BIN)/pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+setup: $(VENV)/.installed
+
+setup-test: $(VENV)/.installed-test
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	@touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[test]'
+	@touch $@
+
+build: setup
+	$(BIN)/anemia-kg build
+
+validate: setup
+	$(BIN)/anemia-kg validate
+
+stats: setup
+	$(BIN)/anemia-kg stats
+
+clean:
+	rm -rf data/build $(VENV)

