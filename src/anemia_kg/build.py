@@ -18,15 +18,16 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from rdflib import Dataset
+from rdflib import Dataset, Graph
 
 from . import iris
 from .article import load_article
-from .curation import Coverage, CurationResult, curate
+from .curation import Coverage, CurationError, CurationResult, curate
+from .model import Problem
 from .ontology import load_graph, load_vocabulary
 from .rdf import to_dataset
 from .shacl import ShaclReport, union_graph, validate_dataset
-from .xrefs import vocabulary_versions
+from .xrefs import verify_biolink, vocabulary_versions
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +116,9 @@ def assemble(paths: Paths, step: Step = lambda _: None) -> BuildResult:
     step("reading the ontology")
     vocab = load_vocabulary(paths.ontology)
     ontology = load_graph(paths.ontology)
+    problems = check_biolink_mappings(ontology, paths.ontology, paths.rel(paths.ontology))
+    if problems:
+        raise CurationError(problems)
     step("checking entities and claims")
     result = curate(article, paths.entities, paths.claims, vocab,
                     entities_label=paths.rel(paths.entities), claims_label=paths.rel(paths.claims))
@@ -125,6 +129,18 @@ def assemble(paths: Paths, step: Step = lambda _: None) -> BuildResult:
     if not report.conforms:
         raise ValidationFailed(report)
     return BuildResult(ds, result, report)
+
+
+def check_biolink_mappings(ontology: Graph, path: Path, label: str) -> list[Problem]:
+    """Every Biolink term the ontology maps to must exist in the shipped Biolink model (with its line)."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    terms = sorted({str(o) for o in ontology.objects() if str(o).startswith(str(iris.BIOLINK))})
+
+    def line_of(iri: str) -> int:
+        token = "biolink:" + iri[len(str(iris.BIOLINK)):]
+        return next((n for n, text in enumerate(lines, 1) if token in text or iri in text), 0)
+
+    return verify_biolink(((t, line_of(t)) for t in terms), label)
 
 
 def serialise(ds: Dataset, fmt: str) -> bytes:
