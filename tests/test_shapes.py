@@ -8,6 +8,7 @@ with the message of the shape written for that mistake, on the node that carries
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from pyshacl import validate
@@ -15,6 +16,7 @@ from rdflib import RDF, SH, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCTERMS, PROV, RDFS
 
 from anemia_kg.ontology import AKG, ONTOLOGY_PATH, SHAPES_PATH, load_graph
+from anemia_kg.shacl import ShapesError, Violation, load_shapes, validate_graph
 
 ENT = Namespace("https://w3id.org/anemia-kg/entity/")
 CLAIM = Namespace("https://w3id.org/anemia-kg/claim/")
@@ -183,13 +185,18 @@ def valid_data() -> Graph:
     return Graph().parse(data=VALID_TTL, format="turtle")
 
 
-def run(data: Graph, ontology: Graph, shapes: Graph) -> tuple[bool, list[tuple[str, str]], str]:
-    """Validate ontology + data as one graph; return (conforms, [(focus node, message)], report text)."""
+def union_of(ontology: Graph, data: Graph) -> Graph:
     union = Graph()
     for triple in ontology:
         union.add(triple)
     for triple in data:
         union.add(triple)
+    return union
+
+
+def run(data: Graph, ontology: Graph, shapes: Graph) -> tuple[bool, list[tuple[str, str]], str]:
+    """Validate ontology + data as one graph; return (conforms, [(focus node, message)], report text)."""
+    union = union_of(ontology, data)
     conforms, results, text = validate(union, shacl_graph=shapes, inference="none", advanced=True)
     found = []
     for result in results.subjects(RDF.type, SH.ValidationResult):
@@ -239,6 +246,12 @@ def both(*mutations: Mutation) -> Mutation:
     return apply
 
 
+# A second, well-formed source document, for the rules that tie a quote to its source.
+OTHER_SOURCE = both(
+    add(SRC.other, RDF.type, AKG.SourceDocument), add(SRC.other, DCTERMS.title, Literal("Another article"))
+)
+
+
 CASES: list[tuple[str, Mutation, URIRef, str]] = [
     # claims: evidence and source
     ("claim without evidence", drop(C1, AKG.evidence), C1, "needs at least one akg:evidence"),
@@ -256,6 +269,19 @@ CASES: list[tuple[str, Mutation, URIRef, str]] = [
         "does not lie at its position",
     ),
     ("annotation body is not the claim", drop(A1, OA.hasBody), A1, "needs oa:hasBody"),
+    ("annotation body names another claim", replace(A1, OA.hasBody, C2), A1, "does not name that claim"),
+    (
+        "quote's unit outside the quote's source",
+        both(OTHER_SOURCE, replace(T1, OA.hasSource, SRC.other)),
+        T1,
+        "is not part of the annotation's source",
+    ),
+    (
+        "claim not quoted from its quote's source",
+        both(OTHER_SOURCE, replace(C1, PROV.wasQuotedFrom, SRC.other)),
+        C1,
+        "missing from the claim's prov:wasQuotedFrom",
+    ),
     # claims: the triple
     ("claim without subject", drop(C1, RDF.subject), C1, "needs exactly one rdf:subject"),
     ("subject is not an entity", replace(C1, RDF.subject, ENT.nowhere), C1, "needs exactly one rdf:subject"),
@@ -513,3 +539,87 @@ def test_one_message_per_result(ontology: Graph, shapes: Graph) -> None:
             "A claim with certainty akg",
         ]
     ), text
+
+
+# --- the rules written as SPARQL targets -------------------------------------------------------------
+
+CORE_TARGETS = (SH.targetClass, SH.targetNode, SH.targetSubjectsOf, SH.targetObjectsOf)
+
+
+def rule_shapes(shapes: Graph) -> list[URIRef]:
+    """The node shapes whose focus nodes a SPARQL target selects (the rules that are SPARQL queries)."""
+    return sorted({s for s in shapes.subjects(SH.target, None) if isinstance(s, URIRef)})
+
+
+def test_sparql_runs_once_per_rule_not_once_per_node(shapes: Graph) -> None:
+    """No sh:sparql constraint sits on a shape with an ordinary target (pyshacl would run it for every node of the
+    class, ~0.1 s each: half a minute for the real dataset); each sits on a rule shape whose SPARQL target finds
+    the nodes that break the rule, in one query over the whole graph."""
+    with_sparql = set(shapes.subjects(SH.sparql, None))
+    assert with_sparql
+    slow = sorted(str(s) for s in with_sparql if any((s, t, None) in shapes for t in CORE_TARGETS)
+                  or (s, RDF.type, RDFS.Class) in shapes)
+    assert slow == []
+    for shape in with_sparql:
+        targets = list(shapes.objects(shape, SH.target))
+        assert targets, f"{shape} has an sh:sparql constraint but no SPARQL target"
+        for target in targets:
+            assert (target, RDF.type, SH.SPARQLTarget) in shapes, shape
+            select = str(shapes.value(target, SH.select))
+            assert "SELECT ?this WHERE" in select, shape
+            assert shapes.value(target, SH.prefixes) is not None, shape
+
+
+def test_every_rule_is_exercised_by_a_case(shapes: Graph) -> None:
+    """Each rule shape's message is the expected message of at least one broken graph above, so no rule can be
+    lost (e.g. by a target query that never selects anything) without a test failing."""
+    expected = [message for *_, message in CASES]
+    untested = []
+    for rule in rule_shapes(shapes):
+        messages = [str(shapes.value(c, SH.message)) for c in shapes.objects(rule, SH.sparql)]
+        if not any(e in m for e in expected for m in messages):
+            untested.append(str(rule))
+    assert rule_shapes(shapes) and untested == []
+
+
+def test_the_build_reports_rules_with_their_edge(ontology: Graph) -> None:
+    """The build's own validation (anemia_kg.shacl, which must run pyshacl with advanced=True for the SPARQL
+    targets to apply) reports the rules, and the edge rule names the offending edge as its path."""
+    data = valid_data()
+    data.add((ENT.anemia, AKG.correlatesWith, ENT.neurological_symptoms))
+    report = validate_graph(union_of(ontology, data), load_shapes(SHAPES_PATH))
+    assert not report.conforms
+    found = {(v.focus, v.path, v.message.split(":")[0]) for v in report.violations}
+    assert found == {
+        ("ent:anemia", "akg:correlatesWith", "This direct edge between entities has no non-negated claim behind it"),
+        ("claim:severity-not-correlated", None, "A negated claim has become a positive edge"),
+    }
+    assert all(isinstance(v, Violation) and v.severity == "Violation" for v in report.violations)
+
+
+# --- reading the shapes file -------------------------------------------------------------------------
+
+
+def test_broken_shapes_file_names_its_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A syntax error in the shapes is reported as 'ontology/shapes.ttl line N: reason', as for the ontology."""
+    lines = SHAPES_PATH.read_text(encoding="utf-8").split("\n")
+    n = next(i for i, line in enumerate(lines, start=1) if line.startswith("akgsh:ClaimShape "))
+    lines[n - 1] = lines[n - 1].replace("akgsh:ClaimShape", "nosuch:ClaimShape")
+    (tmp_path / "ontology").mkdir()
+    (tmp_path / "ontology" / "shapes.ttl").write_text("\n".join(lines), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ShapesError) as err:
+        load_shapes(tmp_path / "ontology" / "shapes.ttl")
+    assert str(err.value) == f'ontology/shapes.ttl line {n}: Prefix "nosuch:" not bound'
+
+
+def test_truncated_or_missing_shapes_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = SHAPES_PATH.read_text(encoding="utf-8")
+    cut = text.index("akgsh:ClaimShape ")
+    (tmp_path / "ontology").mkdir()
+    (tmp_path / "ontology" / "shapes.ttl").write_text(text[: cut + 40], encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ShapesError, match=r"^ontology/shapes\.ttl line \d+: "):
+        load_shapes(tmp_path / "ontology" / "shapes.ttl")
+    with pytest.raises(ShapesError, match=r"^ontology/missing\.ttl: file not found$"):
+        load_shapes(tmp_path / "ontology" / "missing.ttl")

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import pyoxigraph as ox
 from rdflib import Dataset, Graph
 
 from . import iris
@@ -40,6 +41,7 @@ FORMATS = {  # file suffix -> rdflib format
     "ttl": "turtle",
 }
 REPORT_FILE = "build-report.json"
+BUILDS_DIR = ".builds"  # where published builds live; data/build is a symlink to one of them
 
 
 @dataclass(frozen=True)
@@ -81,8 +83,8 @@ class Paths:
 
     def rel(self, path: Path) -> str:
         """A path as a person in the project root would type it."""
-        try:
-            return str(path.resolve().relative_to(self.root.resolve()))
+        try:  # abspath, not resolve: data/build is a symlink and should be shown as data/build
+            return str(Path(os.path.abspath(path)).relative_to(os.path.abspath(self.root)))
         except ValueError:
             return str(path)
 
@@ -144,11 +146,20 @@ def check_biolink_mappings(ontology: Graph, path: Path, label: str) -> list[Prob
 
 
 def serialise(ds: Dataset, fmt: str) -> bytes:
-    """One serialisation, byte-identical for the same dataset (N-Quads lines are sorted)."""
+    """One serialisation, byte-identical for the same dataset whatever the hash seed.
+
+    N-Quads are written as sorted lines; TriG is written by Oxigraph from those sorted quads (rdflib orders
+    the graph blocks by hash); JSON-LD is rdflib's compacted form with every array sorted.
+    """
     if fmt == "nquads":
         text = ds.serialize(format="nquads")
         lines = sorted(line for line in text.splitlines() if line.strip())
         return ("\n".join(lines) + "\n").encode("utf-8")
+    if fmt == "trig":
+        quads = list(ox.parse(serialise(ds, "nquads"), format=ox.RdfFormat.N_QUADS))
+        quads.sort(key=lambda q: (str(q.graph_name), str(q.subject), str(q.predicate), str(q.object)))
+        prefixes = {prefix: str(ns) for prefix, ns in iris.PREFIXES.items()}
+        return ox.serialize(quads, format=ox.RdfFormat.TRIG, prefixes=prefixes)
     if fmt == "turtle":  # the union of all graphs, for tools that read one graph
         union = union_graph(ds)
         for prefix, ns in iris.PREFIXES.items():
@@ -156,8 +167,19 @@ def serialise(ds: Dataset, fmt: str) -> bytes:
         return union.serialize(format="turtle").encode("utf-8")
     if fmt == "json-ld":
         context = {prefix: str(ns) for prefix, ns in iris.PREFIXES.items()}
-        return ds.serialize(format="json-ld", context=context, indent=1).encode("utf-8")
-    return ds.serialize(format=fmt).encode("utf-8")
+        data = json.loads(ds.serialize(format="json-ld", context=context, auto_compact=True))
+        return (json.dumps(_sorted_json(data), indent=1, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8")
+    raise ValueError(f"unknown format {fmt!r}")
+
+
+def _sorted_json(value: Any) -> Any:
+    """JSON-LD with every array in a fixed order (our arrays are sets: the dataset has no rdf:List)."""
+    if isinstance(value, dict):
+        return {k: _sorted_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        items = [_sorted_json(v) for v in value]
+        return sorted(items, key=lambda v: json.dumps(v, sort_keys=True, ensure_ascii=False))
+    return value
 
 
 def report_dict(result: BuildResult, files: dict[str, str]) -> dict[str, Any]:
@@ -188,9 +210,15 @@ def report_dict(result: BuildResult, files: dict[str, str]) -> dict[str, Any]:
 
 
 def write_outputs(result: BuildResult, out: Path, step: Step = lambda _: None) -> dict[str, Path]:
-    """Write every format and the report atomically into ``out``; return the written paths."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=out.parent))
+    """Write every format and the report, then publish them all at once; return the published paths.
+
+    The files are written into a new folder under ``data/.builds/`` and ``data/build`` is a symbolic link
+    that is swapped to it with one atomic rename. A reader sees the old build or the new one, never a
+    mix, and a build that fails or is killed at any point leaves the previous build in place.
+    """
+    builds = out.parent / BUILDS_DIR
+    builds.mkdir(parents=True, exist_ok=True)
+    target = Path(tempfile.mkdtemp(prefix="build-", dir=builds))
     try:
         written: dict[str, bytes] = {}
         for suffix, fmt in FORMATS.items():
@@ -199,18 +227,35 @@ def write_outputs(result: BuildResult, out: Path, step: Step = lambda _: None) -
         digests = {name: hashlib.sha256(data).hexdigest() for name, data in sorted(written.items())}
         written[REPORT_FILE] = (json.dumps(report_dict(result, digests), indent=2, sort_keys=True) + "\n").encode()
         for name, data in written.items():
-            with open(tmp / name, "wb") as fh:
+            with open(target / name, "wb") as fh:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
-        out.mkdir(parents=True, exist_ok=True)
-        for name in written:  # each replace is atomic; the report goes last so it never describes old files
-            if name != REPORT_FILE:
-                os.replace(tmp / name, out / name)
-        os.replace(tmp / REPORT_FILE, out / REPORT_FILE)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        os.chmod(target, 0o755)
+        _publish(target, out)
+    except BaseException:
+        shutil.rmtree(target, ignore_errors=True)
+        raise
+    _remove_old_builds(builds, keep=target)
     return {name: out / name for name in written}
+
+
+def _publish(target: Path, out: Path) -> None:
+    """Point ``out`` (a symlink) at ``target`` with one atomic rename."""
+    link = out.parent / f".build-link-{os.getpid()}"
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    os.symlink(os.path.relpath(target, out.parent), link)
+    if out.is_dir() and not out.is_symlink():  # a real folder from an older layout: move it aside first
+        os.replace(out, Path(tempfile.mkdtemp(prefix="legacy-", dir=target.parent)) / "build")
+    os.replace(link, out)
+
+
+def _remove_old_builds(builds: Path, keep: Path) -> None:
+    """Delete superseded builds (best effort: a reader may still hold a file open, which Linux allows)."""
+    for child in builds.iterdir():
+        if child != keep:
+            shutil.rmtree(child, ignore_errors=True)
 
 
 def build(paths: Paths, step: Step = lambda _: None) -> tuple[BuildResult, dict[str, Path]]:

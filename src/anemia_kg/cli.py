@@ -40,8 +40,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console()
-err = Console(stderr=True)
+out = Console(emoji=False)
+err = Console(stderr=True, emoji=False, highlight=False)
 
 KNOWN_ERRORS = (ArticleError, CurationError, OntologyError, ShapesError, ValidationFailed, QueryError,
                 StoreError, YamlError)
@@ -76,8 +76,8 @@ def _errors(what: str) -> Iterator[None]:
         problems = getattr(exc, "problems", None)
         lines = [str(p) for p in problems] if problems else str(exc).splitlines()
         err.print(f"[bold red]{what} failed[/]: {len(lines)} problem(s)" if problems else f"[bold red]{what} failed[/]")
-        for line in lines:
-            err.print(f"  {line}", markup=False, highlight=False)
+        for line in lines:  # one problem per line, never wrapped, so that it can be grepped
+            err.print(f"  {line}", markup=False, soft_wrap=True)
         raise typer.Exit(1) from None
 
 
@@ -111,7 +111,7 @@ def _summary(result: BuildResult, paths: Paths) -> None:
     table.add_row("SHACL", "conforms" if result.shacl.conforms else "violations")
     out.print(table)
     for warning in result.curation.warnings:
-        err.print(f"warning: {warning}", markup=False, highlight=False)
+        err.print(f"warning: {warning}", markup=False, soft_wrap=True)
 
 
 @app.command()

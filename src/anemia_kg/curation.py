@@ -321,8 +321,12 @@ def _check_qualifiers(claim: Claim, report: Any) -> None:
 
 
 def compute_coverage(article: Article, curated: Sequence[CuratedClaim], waivers: Sequence[Waiver],
-                     file: str) -> tuple[Coverage, list[Problem]]:
-    """Which claim-bearing units are covered; waivers must name uncited, uncovered claim-bearing units."""
+                     file: str, *, report_uncovered: bool = True) -> tuple[Coverage, list[Problem]]:
+    """Which claim-bearing units are covered; waivers must name uncited, uncovered claim-bearing units.
+
+    ``report_uncovered`` is off while some quote failed to anchor: that claim may be the one meant to cover
+    a unit, and a second message about the same sentence would only mislead.
+    """
     units = tuple(u for u in article.units if u.kind.makes_claims)
     covered = frozenset(q.unit.id for c in curated for q in c.quotes)
     waived: set[str] = set()
@@ -340,7 +344,7 @@ def compute_coverage(article: Article, curated: Sequence[CuratedClaim], waivers:
         else:
             waived.add(anchored.unit.id)
     coverage = Coverage(units, covered, frozenset(waived))
-    for u in coverage.uncovered:
+    for u in coverage.uncovered if report_uncovered else ():
         kind = f"cited {list(u.citations)}" if u.citations else "uncited"
         problems.append(Problem(article.path, u.line, f"this {kind} {u.kind.value} is covered by no claim: "
                                 f"{u.text!r}; add a claim to {file} quoting it"
@@ -364,7 +368,8 @@ def curate(article: Article, entities_path: Path, claims_path: Path, vocab: Voca
         raise CurationError(problems)
     curated, errs = check_claims(article, entities, claims, vocab, cfile)
     problems += errs
-    coverage, errs = compute_coverage(article, curated, waivers, cfile)
+    all_anchored = len(curated) == len(claims)  # a claim is left out of `curated` only when a quote failed
+    coverage, errs = compute_coverage(article, curated, waivers, cfile, report_uncovered=all_anchored)
     problems += errs
     if problems:
         raise CurationError(problems)

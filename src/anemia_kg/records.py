@@ -7,6 +7,7 @@ Meaning-level checks (does the quote occur in the article? does the entity exist
 
 from __future__ import annotations
 
+import difflib
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -117,12 +118,34 @@ def validate(model: type[_Strict], raw: Any, file: str, what: str) -> tuple[Any,
     try:
         return model.model_validate(strip_lines(raw)), []
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            loc = tuple(err["loc"])
-            field = ".".join(str(p) for p in loc) or "record"
-            problems.append(Problem(file, _locate(raw, loc), f"{what}: field '{field}': {err['msg']}"))
-        return None, problems
+        return None, _problems(exc, raw, file, what)
+
+
+def _problems(exc: ValidationError, raw: Any, file: str, what: str) -> list[Problem]:
+    """Pydantic's errors in a curator's words; a misspelt key is one message with a suggestion, not two."""
+    errors = exc.errors()
+    unknown = {tuple(e["loc"]): e for e in errors if e["type"] == "extra_forbidden"}
+    missing = {tuple(e["loc"]) for e in errors if e["type"] == "missing"}
+    explained: set[tuple[Any, ...]] = set()
+    problems = []
+    for loc in unknown:
+        siblings = [m[-1] for m in missing if m[:-1] == loc[:-1]]
+        guess = difflib.get_close_matches(str(loc[-1]), [str(x) for x in siblings], n=1)
+        hint = f" (did you mean '{guess[0]}'?)" if guess else ""
+        explained |= {loc[:-1] + (g,) for g in guess}
+        problems.append(Problem(file, _locate(raw, loc), f"{what}: unknown field '{_dotted(loc)}'{hint}"))
+    for err in errors:
+        loc = tuple(err["loc"])
+        if loc in unknown or loc in explained:
+            continue
+        message = f"required field '{_dotted(loc)}' is missing" if err["type"] == "missing" else (
+            f"field '{_dotted(loc)}': {err['msg']}")
+        problems.append(Problem(file, _locate(raw, loc), f"{what}: {message}"))
+    return sorted(problems, key=lambda p: p.line)
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc) or "record"
 
 
 def to_entity(rec: EntityIn, raw: dict[str, Any]) -> Entity:

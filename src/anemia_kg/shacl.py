@@ -1,7 +1,9 @@
 """Validate the dataset against the SHACL shapes of ``ontology/shapes.ttl``.
 
 pySHACL validates one graph; our dataset has four named graphs, so it is given their union (the ontology
-included, which lets ``sh:targetClass`` reach instances of subclasses).
+included, which lets ``sh:targetClass`` reach instances of subclasses). It runs with ``advanced=True``: the rules
+that are SPARQL queries are written as SHACL-AF SPARQL targets, which run once over the whole graph instead of
+once per focus node (see the top of the shapes file).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from pathlib import Path
 from pyshacl import validate
 from rdflib import Dataset, Graph
 from rdflib.namespace import SH
+
+from .ontology import OntologyError, load_graph
 
 
 class ShapesError(Exception):
@@ -53,15 +57,22 @@ def union_graph(ds: Dataset) -> Graph:
 
 
 def load_shapes(path: Path) -> Graph:
-    """Parse the shapes; a syntax error becomes a ShapesError naming the file."""
+    """Parse the shapes; an unreadable file becomes a ShapesError like "ontology/shapes.ttl line 12: reason".
+
+    The parsing and the error messages are those of the ontology file (:func:`ontology.load_graph`).
+    """
     try:
-        return Graph().parse(path, format="turtle")
-    except Exception as exc:  # rdflib raises several parser exception types
-        raise ShapesError(f"{path}: cannot read the SHACL shapes: {exc}") from None
+        return load_graph(path)
+    except OntologyError as exc:
+        raise ShapesError(str(exc)) from None
 
 
 def validate_graph(data: Graph, shapes: Graph) -> ShaclReport:
-    """Run pySHACL (no inference; the shapes are written for the asserted data) and collect its results."""
+    """Run pySHACL (no inference; the shapes are written for the asserted data) and collect its results.
+
+    ``advanced=True`` is required, not an option: without it pySHACL ignores SPARQL targets, and every rule the
+    shapes express as one would silently pass.
+    """
     conforms, results, _ = validate(data, shacl_graph=shapes, inference="none", advanced=True)
     violations = []
     for result in results.subjects(SH.resultSeverity, None):
