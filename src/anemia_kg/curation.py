@@ -40,7 +40,7 @@ class CurationError(Exception):
     """The curated files disagree with the article, the ontology or themselves."""
 
     def __init__(self, problems: Sequence[Problem]):
-        self.problems = list(problems)
+        self.problems = sorted(problems, key=lambda p: (p.file, p.line))  # in the order a curator edits
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
@@ -159,22 +159,34 @@ def load_entities(path: Path, vocab: Vocabulary, label: str | None = None) -> tu
 def read_entities(path: Path, vocab: Vocabulary, label: str | None = None) -> tuple[tuple[Entity, ...], list[Problem]]:
     """Read and check the entities file; return the well-formed entities and every problem found."""
     file = label or str(path)
+    raw = _read_top(path, file, "entities")
+    entities, problems = _records(raw["entities"], EntityIn, to_entity, file, "entity")
+    problems += check_entities(entities, vocab, file)
+    problems += verify_xrefs(entities, file)
+    return tuple(entities), problems
+
+
+def _read_top(path: Path, file: str, key: str) -> dict[str, Any]:
+    """The YAML file as a mapping with a ``key:`` list; anything else is a CurationError."""
     try:
         raw = load_yaml(path, file)
     except YamlError as exc:
         raise CurationError(exc.problems) from None
-    if not isinstance(raw, dict) or not isinstance(raw.get("entities"), list):
-        raise CurationError([Problem(file, 0, "expected a top-level 'entities:' list")])
-    entities: list[Entity] = []
+    if not isinstance(raw, dict) or not isinstance(raw.get(key), list):
+        raise CurationError([Problem(file, 0, f"expected a top-level '{key}:' list")])
+    return raw
+
+
+def _records(items: list[Any], model: Any, convert: Any, file: str, what: str) -> tuple[list[Any], list[Problem]]:
+    """Validate each raw record; keep the well-formed ones (as model objects) and every problem."""
+    good: list[Any] = []
     problems: list[Problem] = []
-    for item in raw["entities"]:
-        rec, errs = validate(EntityIn, item, file, f"entity {_name(item)}")
+    for item in items:
+        rec, errs = validate(model, item, file, f"{what} {_name(item)}".rstrip())
         problems += errs
         if rec is not None:
-            entities.append(to_entity(rec, item))
-    problems += check_entities(entities, vocab, file)
-    problems += verify_xrefs(entities, file)
-    return tuple(entities), problems
+            good.append(convert(rec, item))
+    return good, problems
 
 
 def _name(item: Any) -> str:
@@ -212,33 +224,17 @@ def check_entities(entities: Sequence[Entity], vocab: Vocabulary, file: str) -> 
 # --- claims ----------------------------------------------------------------------------------------
 
 
-def load_claims(path: Path, label: str | None = None) -> tuple[SourceIn, tuple[Claim, ...], tuple[Waiver, ...]]:
-    """Read the claims file's records (field-level checks only)."""
+def read_claims(path: Path, label: str | None = None) -> tuple[
+        SourceIn | None, tuple[Claim, ...], tuple[Waiver, ...], list[Problem]]:
+    """Read the claims file's records (field-level checks only): the well-formed ones and every problem."""
     file = label or str(path)
-    try:
-        raw = load_yaml(path, file)
-    except YamlError as exc:
-        raise CurationError(exc.problems) from None
-    if not isinstance(raw, dict) or not isinstance(raw.get("claims"), list):
-        raise CurationError([Problem(file, 0, "expected a top-level 'claims:' list")])
-    problems: list[Problem] = []
+    raw = _read_top(path, file, "claims")
     source, errs = validate(SourceIn, raw.get("source"), file, "source")
-    problems += [Problem(p.file, p.line or line_of(raw, "source"), p.message) for p in errs]
-    claims: list[Claim] = []
-    for item in raw["claims"]:
-        rec, errs = validate(ClaimIn, item, file, f"claim {_name(item)}")
-        problems += errs
-        if rec is not None:
-            claims.append(to_claim(rec, item))
-    waivers: list[Waiver] = []
-    for item in raw.get("waivers") or []:
-        rec, errs = validate(WaiverIn, item, file, "waiver")
-        problems += errs
-        if rec is not None:
-            waivers.append(to_waiver(rec, item))
-    if problems:
-        raise CurationError(problems)
-    return source, tuple(claims), tuple(waivers)
+    problems = [Problem(p.file, p.line or line_of(raw, "source"), p.message) for p in errs]
+    claims, errs = _records(raw["claims"], ClaimIn, to_claim, file, "claim")
+    problems += errs
+    waivers, errs = _records(raw.get("waivers") or [], WaiverIn, to_waiver, file, "waiver")
+    return source, tuple(claims), tuple(waivers), problems + errs
 
 
 def check_claims(
@@ -361,17 +357,20 @@ def curate(article: Article, entities_path: Path, claims_path: Path, vocab: Voca
     except CurationError as exc:  # the file itself is unreadable
         entities, problems = (), list(exc.problems)
     try:
-        source, claims, waivers = load_claims(claims_path, cfile)
+        source, claims, waivers, record_problems = read_claims(claims_path, cfile)
     except CurationError as exc:
         raise CurationError(problems + exc.problems) from None
+    problems += record_problems
     if not entities and problems:  # nothing to check claims against: the entity problems say why
         raise CurationError(problems)
     curated, errs = check_claims(article, entities, claims, vocab, cfile)
     problems += errs
-    all_anchored = len(curated) == len(claims)  # a claim is left out of `curated` only when a quote failed
-    coverage, errs = compute_coverage(article, curated, waivers, cfile, report_uncovered=all_anchored)
+    # Every claim record is well formed and every quote anchored: only then can an uncovered sentence
+    # be blamed on a missing claim rather than on a claim that failed to load.
+    complete = not record_problems and len(curated) == len(claims)
+    coverage, errs = compute_coverage(article, curated, waivers, cfile, report_uncovered=complete)
     problems += errs
-    if problems:
+    if problems or source is None:
         raise CurationError(problems)
     used = {c.subject for c in claims} | {c.object for c in claims} | {p for c in claims for p in c.population}
     warnings = tuple(Problem(efile, e.line, f"entity '{e.id}' is used by no claim")
