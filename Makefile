@@ -1,13 +1,15 @@
 # Two commands set up and run everything on a fresh machine:
-#   make run    create .venv, install the project, build + validate the graph, print its statistics
+#   make run    create .venv, install the project, build + validate the graph, print its statistics, serve it
 #   make test   create .venv, install the project with its test dependencies, run the whole test suite
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
 
-.PHONY: run test setup setup-test build validate stats clean
+.PHONY: run test setup setup-test build validate stats serve clean
 
-run: setup build stats
+run: setup build stats serve
 
 test: setup-test
 	@# pytest exits 5 when it collected no test: that must fail, not pass silently.
@@ -35,6 +37,9 @@ validate: setup
 
 stats: setup
 	$(BIN)/anemia-kg stats
+
+serve: setup
+	$(BIN)/anemia-kg serve --host $(HOST) --port $(PORT)
 
 clean:
 	rm -rf data/build $(VENV)

@@ -68,11 +68,11 @@ def main(
 
 
 @contextmanager
-def _errors(what: str) -> Iterator[None]:
+def _errors(what: str, extra: tuple[type[Exception], ...] = ()) -> Iterator[None]:
     """Print a known failure as the list of its problems and exit with status 1."""
     try:
         yield
-    except KNOWN_ERRORS as exc:
+    except KNOWN_ERRORS + extra as exc:
         problems = getattr(exc, "problems", None)
         lines = [str(p) for p in problems] if problems else str(exc).splitlines()
         err.print(f"[bold red]{what} failed[/]: {len(lines)} problem(s)" if problems else f"[bold red]{what} failed[/]")
@@ -244,6 +244,186 @@ def _query_text(sparql: str | None, file: Path | None) -> str:
     if not sparql or not sparql.strip():
         raise typer.BadParameter("give a SPARQL query (or --file query.rq)", param_hint="SPARQL")
     return sparql
+
+
+# --- serving and the path questions --------------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8000,
+    store: Annotated[Path | None, typer.Option(help="Keep the embedded Oxigraph store on disk in this folder "
+                                               "(default: in memory).")] = None,
+    endpoint: Annotated[str | None, typer.Option(help="Serve from this remote SPARQL 1.1 query endpoint "
+                                                 "instead (load it first with `anemia-kg load`).")] = None,
+    workers: Annotated[int, typer.Option(help="Query worker processes of the embedded store.", min=1, max=32)] = 2,
+    query_timeout: Annotated[float, typer.Option(help="Seconds a SPARQL query may run.", min=0.1)] = 5.0,
+    max_rows: Annotated[int, typer.Option(help="Most rows one SPARQL answer may hold.", min=1)] = 10_000,
+) -> None:
+    """Serve the SPARQL endpoint (/sparql) and the HTTP API (/api/..., OpenAPI at /docs), building first if needed."""
+    import uvicorn
+
+    from .api import Settings, create_app
+    from .api.services import ensure_build
+
+    paths: Paths = ctx.obj
+    if endpoint is None:
+        with _errors("build"), _progress(True) as step:
+            if not paths.built("nq").exists():
+                step("building the graph first")
+            ensure_build(paths)
+    settings = Settings(root=paths.root, store=store, endpoint=endpoint, workers=workers,
+                        query_timeout=query_timeout, max_rows=max_rows)
+    err.print(f"anemia-kg serving on http://{host}:{port}/  (SPARQL: /sparql, API docs: /docs)", soft_wrap=True)
+    with _errors("serve"):
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+
+
+@app.command()
+def load(
+    ctx: typer.Context,
+    endpoint: Annotated[str | None, typer.Option(help="The engine's SPARQL query endpoint (used to verify).")] = None,
+    update_endpoint: Annotated[str | None, typer.Option(help="SPARQL Update endpoint to load through.")] = None,
+    gsp: Annotated[str | None, typer.Option(help="Graph Store Protocol endpoint (preferred), e.g. "
+                                            "http://127.0.0.1:7878/store or http://host:3030/ds/data.")] = None,
+) -> None:
+    """Upload the built dataset to a remote SPARQL engine (Oxigraph server, Fuseki, ...), replacing its graphs."""
+    from .store import upload
+
+    if not (update_endpoint or gsp):
+        raise typer.BadParameter("give --gsp URL or --update-endpoint URL", param_hint="--gsp")
+    paths: Paths = ctx.obj
+    _store(paths)  # builds first if needed
+    with _errors("load"):
+        count = upload(paths.built("nq"), endpoint=endpoint, update_endpoint=update_endpoint, gsp_endpoint=gsp)
+    out.print(f"uploaded {count:,} quads", highlight=False)
+
+
+def _knowledge(paths: Paths) -> Any:
+    from .knowledge import load_knowledge, select_from_store
+
+    store = _store(paths)
+    with _errors("loading"):
+        return load_knowledge(select_from_store(store))
+
+
+@app.command()
+def entity(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Id, IRI, CURIE, cross-reference (HP:0002829), label or synonym.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON, as GET /api/entities/{id} answers.")] = False,
+) -> None:
+    """One entity: its names, cross-references and every relation with its evidence."""
+    from .knowledge import UnknownEntity
+
+    k = _knowledge(ctx.obj)
+    with _errors("entity", (UnknownEntity,)):
+        e = k.resolve(name)
+        relations = k.relations(e.id)
+    if as_json:
+        d = e.to_dict()
+        _print_json({"entity": {key: d[key] for key in ("id", "label", "type", "synonyms", "xrefs", "definition")},
+                     "relations": relations})
+        return
+    out.print(f"[bold]{e.label}[/] ({e.type_label}; ent:{e.id})")
+    if e.synonyms:
+        out.print("also: " + ", ".join(e.synonyms), highlight=False)
+    for x in e.xrefs:
+        out.print(f"  {x.match}Match {x.id} {x.label or ''}", highlight=False)
+    for r in relations:
+        other = r["other"]["label"]
+        arrow = f"—{r['label']}→ {other}" if r["direction"] == "out" else f"←{r['label']}— {other}"
+        out.print(f"\n{'NOT ' if r['negated'] else ''}{arrow}  [{r['certainty']}]", highlight=False, markup=False)
+        _print_evidence(r["qualifiers"], r["evidence"])
+
+
+@app.command()
+def paths(
+    ctx: typer.Context,
+    source: Annotated[str, typer.Argument(help="Where the chain starts (any name of an entity).")],
+    target: Annotated[str, typer.Argument(help="Where it ends.")],
+    max_hops: Annotated[int, typer.Option(min=1, max=8)] = 4,
+    limit: Annotated[int, typer.Option(min=1, max=50)] = 5,
+    relations: Annotated[str, typer.Option(help="causal or all.")] = "causal",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON, as GET /api/paths answers.")] = False,
+) -> None:
+    """How can SOURCE lead to TARGET, and on what evidence? Ranked causal chains with quotes and references."""
+    from .causal import build_graph, find_paths
+    from .knowledge import UnknownEntity
+
+    if relations not in ("causal", "all"):
+        raise typer.BadParameter("use causal or all", param_hint="--relations")
+    k = _knowledge(ctx.obj)
+    with _errors("paths", (UnknownEntity,)):
+        src, dst = k.resolve(source), k.resolve(target)
+        graph = build_graph(k, relations)
+        found = find_paths(graph, src.id, dst.id, max_hops=max_hops, limit=limit) \
+            if src.id in graph and dst.id in graph else []
+    if as_json:
+        _print_json({"source": src.brief(), "target": dst.brief(), "relations": relations, "paths": found})
+        return
+    if not found:
+        out.print(f"no {relations} path from {src.label} to {dst.label} within {max_hops} hops", highlight=False)
+    for n, path in enumerate(found, 1):
+        chain = path["nodes"][0]["label"] + "".join(
+            f" → {e['reading']} → {node['label']}" for e, node in zip(path["edges"], path["nodes"][1:], strict=True))
+        out.print(f"\n[bold]{n}. {chain}[/]  (score {path['score']})", highlight=False)
+        for e in path["edges"]:
+            certainty = f" [{e['certainty']}]" if e["certainty"] else ""
+            out.print(f"  {e['source']} —{e['reading']}→ {e['target']}{certainty}", highlight=False, markup=False)
+            _print_evidence(e["qualifiers"], e["evidence"])
+
+
+@app.command()
+def explain(
+    ctx: typer.Context,
+    finding: Annotated[str, typer.Argument(help="A symptom or sign, e.g. 'muscle cramps'.")],
+    max_hops: Annotated[int, typer.Option(min=1, max=8)] = 4,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON, as GET /api/explain answers.")] = False,
+) -> None:
+    """What in this graph can lead to FINDING? Every cause as a ranked tree of causal chains."""
+    from .causal import build_graph
+    from .causal import explain as explain_finding
+    from .knowledge import UnknownEntity
+
+    k = _knowledge(ctx.obj)
+    with _errors("explain", (UnknownEntity,)):
+        e = k.resolve(finding)
+        graph = build_graph(k, "causal")
+        tree = explain_finding(graph, e.id, max_hops=max_hops) if e.id in graph else {
+            "finding": e.brief(), "causes": [], "omitted": []}
+    if as_json:
+        _print_json(tree)
+        return
+    out.print(f"[bold]What can lead to {e.label}[/]", highlight=False)
+
+    def show(nodes: list[dict[str, Any]], depth: int) -> None:
+        for node in nodes:
+            edge = node["edge"]
+            certainty = f" [{edge['certainty']}]" if edge["certainty"] else ""
+            out.print(f"{'  ' * depth}- {node['entity']['label']} —{edge['reading']}→{certainty} "
+                      f"(score {node['score']})", highlight=False, markup=False)
+            show(node["causes"], depth + 1)
+
+    show(tree["causes"], 1)
+
+
+def _print_evidence(qualifiers: dict[str, Any], evidence: list[dict[str, Any]]) -> None:
+    shown = {k: v for k, v in qualifiers.items() if k != "population"}
+    if shown:
+        out.print("    " + "; ".join(f"{k}: {v['text'] if isinstance(v, dict) else v}" for k, v in shown.items()),
+                  highlight=False, markup=False)
+    for ev in evidence:
+        refs = ", ".join(f"[{r['number']}] {r['title']} ({r['year']}, {r['kind']})" if r["resolved"]
+                         else f"[{r['number']}] unresolved: not in the reference list" for r in ev["references"])
+        out.print(f'    "{ev["quote"]}" — {ev["section"] or "answer"}' + (f"; {refs}" if refs else
+                  "; no citation (the article alone)"), highlight=False, markup=False)
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,23 @@
+"""Server settings: from the command line, or from ANEMIA_KG_* environment variables when run by uvicorn."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything that decides where the data comes from and how much work one request may cost."""
+
+    model_config = SettingsConfigDict(env_prefix="ANEMIA_KG_", frozen=True)
+
+    root: Path = Field(default_factory=Path.cwd, description="Project folder holding data/ and ontology/.")
+    store: Path | None = Field(None, description="On-disk Oxigraph store folder; in memory when None.")
+    endpoint: str | None = Field(None, description="Remote SPARQL 1.1 query endpoint to serve from instead.")
+    workers: int = Field(2, ge=1, le=32, description="Query worker processes of the embedded store.")
+    query_timeout: float = Field(5.0, gt=0, le=600, description="Seconds a SPARQL query may run.")
+    max_rows: int = Field(10_000, ge=1, description="Most rows (or triples) one SPARQL answer may hold.")
+    max_query_bytes: int = Field(100_000, ge=100, description="Largest accepted query text, in bytes.")
+    path_time_budget: float = Field(1.0, gt=0, le=30, description="Seconds one path search may take.")

@@ -1,0 +1,108 @@
+"""``/sparql``: the SPARQL 1.1 Protocol, read-only, bounded, and never reaching out to other hosts.
+
+Queries arrive by GET ``?query=``, by POST form (``application/x-www-form-urlencoded``) or by POST
+``application/sparql-query``. Before anything is evaluated the text is inspected: updates are refused
+(403), and so is any ``SERVICE`` clause (403), because both rdflib and pyoxigraph would open an outbound
+connection for it. Evaluation runs in the executor, which bounds time and rows. ``default-graph-uri`` and
+``named-graph-uri`` may only name graphs of this dataset. Without a query, GET answers with a SPARQL 1.1
+Service Description.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+
+from ..protocol import ProtocolError, QueryForm, inspect_query, negotiate, parse_graph_uris, service_description
+from .services import Services
+
+router = APIRouter(tags=["SPARQL"])
+
+FORM = "application/x-www-form-urlencoded"
+QUERY = "application/sparql-query"
+UPDATE = "application/sparql-update"
+
+DOC = ("SPARQL 1.1 Protocol endpoint (read-only). Parameters: `query`, `default-graph-uri`, `named-graph-uri`, "
+       "`format` (json, xml, csv, tsv; turtle, ntriples, jsonld, rdfxml). Results by content negotiation. "
+       "Without `default-graph-uri` the default graph is the union of all named graphs. Updates and SERVICE "
+       "are refused with 403; a query that runs too long or returns too many rows gets a clear error.")
+
+
+def _services(request: Request) -> Services:
+    return request.app.state.services
+
+
+async def _params(request: Request, limit: int) -> dict[str, list[str]]:
+    """All protocol parameters of the request, from the URL and, for POST, from the body."""
+    params = parse_qs(request.url.query, keep_blank_values=True)
+    if request.method != "POST":
+        return params
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    body = await _body(request, limit)
+    if ctype == FORM:
+        for key, values in parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).items():
+            params.setdefault(key, []).extend(values)
+    elif ctype == QUERY:
+        params["query"] = [body.decode("utf-8", "replace")]
+    elif ctype == UPDATE:
+        raise ProtocolError(403, "this endpoint is read-only: SPARQL Update is not accepted")
+    else:
+        raise ProtocolError(415, f"unsupported content type {ctype!r}; POST {FORM} or {QUERY}")
+    return params
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    """The request body, refused once it grows past ``limit`` bytes (never read whole first)."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise ProtocolError(413, f"the request body is larger than {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ProtocolError(413, f"the request body is larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _one(params: dict[str, list[str]], name: str) -> str | None:
+    values = params.get(name) or []
+    if len(values) > 1:
+        raise ProtocolError(400, f"give the '{name}' parameter once, not {len(values)} times")
+    return values[0] if values else None
+
+
+@router.api_route("/sparql", methods=["GET", "POST"], summary="SPARQL 1.1 query endpoint", description=DOC)
+async def sparql(request: Request) -> Response:
+    services = _services(request)
+    settings = services.settings
+    params = await _params(request, settings.max_query_bytes)
+    if "update" in params:
+        raise ProtocolError(403, "this endpoint is read-only: SPARQL Update is not accepted")
+    query = _one(params, "query")
+    accept = request.headers.get("accept")
+    fmt = _one(params, "format")
+    if query is None:
+        media = negotiate(accept, fmt, QueryForm.CONSTRUCT)
+        body = service_description(str(request.url.replace(query="")), services.graphs, media)
+        return Response(body, media_type=media.mime)
+    if len(query.encode("utf-8")) > settings.max_query_bytes:
+        raise ProtocolError(413, f"the query is longer than {settings.max_query_bytes} bytes")
+    info = inspect_query(query)
+    if info.is_update:
+        raise ProtocolError(403, "this endpoint is read-only: SPARQL Update (INSERT, DELETE, LOAD, CLEAR, "
+                                 "DROP, ...) is not accepted")
+    if info.uses_service:
+        raise ProtocolError(403, "SERVICE (federated query) is not allowed: this endpoint never contacts "
+                                 "other hosts")
+    media = negotiate(accept, fmt, info.form or QueryForm.SELECT)
+    default_graphs = parse_graph_uris(params.get("default-graph-uri", []), services.graphs, "default-graph-uri")
+    named_graphs = parse_graph_uris(params.get("named-graph-uri", []), services.graphs, "named-graph-uri")
+    result = await run_in_threadpool(
+        services.executor.execute, query, media=media.name,
+        default_graphs=default_graphs or None, named_graphs=named_graphs or None,
+    )
+    return Response(result.body, media_type=result.media_type)

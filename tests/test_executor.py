@@ -1,0 +1,360 @@
+"""The embedded executor: real worker processes over a tiny hand-written dataset, in memory and on disk.
+
+Every wait is bounded; timings are only checked against generous upper bounds that prove "does not hang".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pyoxigraph as ox
+import pytest
+
+from anemia_kg import iris
+from anemia_kg.executor import (
+    EmbeddedExecutor,
+    QuerySyntaxError,
+    QueryTimeout,
+    Result,
+    StoreUnavailable,
+    TooManyRows,
+)
+from anemia_kg.store import prepare_disk_store
+
+AKG, ENT, CLAIM = str(iris.AKG), str(iris.ENT), str(iris.CLAIM)
+ONTOLOGY, ENTITIES, CLAIMS = str(iris.ONTOLOGY_GRAPH), str(iris.ENTITIES_GRAPH), str(iris.CLAIMS_GRAPH)
+RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
+LABEL = "http://www.w3.org/2000/01/rdf-schema#label"
+XSD_INTEGER = "http://www.w3.org/2001/XMLSchema#integer"
+OWL_CLASS = "http://www.w3.org/2002/07/owl#Class"
+
+# Three named graphs, nothing in the default graph (like the built dataset); 9 quads.
+DATASET = f"""\
+<{AKG}Entity> <{RDF_TYPE}> <{OWL_CLASS}> <{ONTOLOGY}> .
+<{AKG}Entity> <{LABEL}> "Entity"@en <{ONTOLOGY}> .
+<{ENT}anemia> <{RDF_TYPE}> <{AKG}Entity> <{ENTITIES}> .
+<{ENT}anemia> <{LABEL}> "anemia"@en <{ENTITIES}> .
+<{ENT}anemia> <{AKG}weight> "3"^^<{XSD_INTEGER}> <{ENTITIES}> .
+<{ENT}joint_pain> <{RDF_TYPE}> <{AKG}Entity> <{ENTITIES}> .
+<{ENT}joint_pain> <{LABEL}> "joint pain" <{ENTITIES}> .
+<{CLAIM}c1> <{AKG}subject> <{ENT}anemia> <{CLAIMS}> .
+<{CLAIM}c1> <{AKG}object> <{ENT}joint_pain> <{CLAIMS}> .
+"""
+QUADS = 9
+LABELS = "SELECT ?e ?label WHERE { ?e a akg:Entity ; rdfs:label ?label } ORDER BY ?e"
+TRIPLES = "CONSTRUCT { ?s ?p ?o } WHERE { ?s ?p ?o }"
+# Far more work than any timeout in these tests: a three-way cross product over the big graph, counted.
+HEAVY = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?p ?b . ?c ?q ?d . ?e ?r ?f }"
+
+
+def write_dataset(folder: Path) -> Path:
+    path = folder / "tiny.nq"
+    path.write_text(DATASET, encoding="utf-8")
+    return path
+
+
+def write_big_dataset(folder: Path, size: int = 20_000) -> Path:
+    """A chain of ``size`` triples in one graph, for queries that run (nearly) forever."""
+    path = folder / "big.nq"
+    lines = (f"<http://example.org/n{i}> <http://example.org/next> <http://example.org/n{i + 1}> "
+             "<http://example.org/g/big> .\n" for i in range(size))
+    path.write_text("".join(lines), encoding="utf-8")
+    return path
+
+
+def solutions(result: Result) -> list[dict[str, str]]:
+    """JSON SELECT results as {var: value} rows."""
+    assert result.media_type == "application/sparql-results+json"
+    data = json.loads(result.body)
+    return [{k: v["value"] for k, v in row.items()} for row in data["results"]["bindings"]]
+
+
+def triples(result: Result, fmt: ox.RdfFormat) -> set[ox.Triple]:
+    return {q.triple for q in ox.parse(result.body, format=fmt)}
+
+
+def count(executor, **dataset) -> int:  # noqa: ANN001
+    result = executor.execute("SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }", media="json", **dataset)
+    return int(solutions(result)[0]["n"])
+
+
+@pytest.fixture(scope="module")
+def nquads(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_dataset(tmp_path_factory.mktemp("dataset"))
+
+
+@pytest.fixture(scope="module")
+def executor(nquads: Path) -> Iterator[EmbeddedExecutor]:
+    with EmbeddedExecutor(nquads, workers=2, timeout=30) as ex:
+        ex.wait_ready(60)
+        yield ex
+
+
+# --- answers ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("media", "mime", "fmt"), [
+    ("json", "application/sparql-results+json", ox.QueryResultsFormat.JSON),
+    ("xml", "application/sparql-results+xml", ox.QueryResultsFormat.XML),
+    ("tsv", "text/tab-separated-values", ox.QueryResultsFormat.TSV),
+])
+def test_select_in_each_results_format(executor: EmbeddedExecutor, media: str, mime: str,
+                                       fmt: ox.QueryResultsFormat) -> None:
+    result = executor.execute(LABELS, media=media)
+    assert (result.form, result.media_type) == ("SELECT", mime)
+    rows = [(sol["e"], sol["label"]) for sol in ox.parse_query_results(result.body, format=fmt)]
+    assert rows == [(ox.NamedNode(ENT + "anemia"), ox.Literal("anemia", language="en")),
+                    (ox.NamedNode(ENT + "joint_pain"), ox.Literal("joint pain"))]
+
+
+def test_select_as_csv(executor: EmbeddedExecutor) -> None:
+    result = executor.execute(LABELS, media="csv")
+    assert result.media_type.startswith("text/csv")
+    assert result.body.decode().splitlines() == ["e,label", f"{ENT}anemia,anemia", f"{ENT}joint_pain,joint pain"]
+
+
+@pytest.mark.parametrize(("media", "mime", "fmt"), [
+    ("turtle", "text/turtle", ox.RdfFormat.TURTLE),
+    ("ntriples", "application/n-triples", ox.RdfFormat.N_TRIPLES),
+    ("jsonld", "application/ld+json", ox.RdfFormat.JSON_LD),
+    ("rdfxml", "application/rdf+xml", ox.RdfFormat.RDF_XML),
+])
+def test_construct_in_each_rdf_format(executor: EmbeddedExecutor, nquads: Path, media: str, mime: str,
+                                      fmt: ox.RdfFormat) -> None:
+    result = executor.execute(TRIPLES, media=media)
+    assert (result.form, result.media_type) == ("CONSTRUCT", mime)
+    assert triples(result, fmt) == {q.triple for q in ox.parse(path=str(nquads), format=ox.RdfFormat.N_QUADS)}
+
+
+def test_ask_and_describe(executor: EmbeddedExecutor) -> None:
+    yes = executor.execute("ASK { ent:anemia rdfs:label ?l }", media="json")
+    assert (yes.form, json.loads(yes.body)["boolean"]) == ("ASK", True)
+    no = executor.execute("ASK { ent:anemia rdfs:label 'joint pain' }", media="xml")
+    assert no.form == "ASK" and b"<boolean>false</boolean>" in no.body
+    described = executor.execute("DESCRIBE ent:joint_pain", media="ntriples")
+    assert described.form == "DESCRIBE"
+    assert ox.Triple(ox.NamedNode(ENT + "joint_pain"), ox.NamedNode(LABEL), ox.Literal("joint pain")) in triples(
+        described, ox.RdfFormat.N_TRIPLES)
+
+
+def test_a_media_type_that_does_not_suit_the_form_falls_back_to_its_default(executor: EmbeddedExecutor) -> None:
+    select = executor.execute(LABELS, media="turtle")
+    assert (select.form, len(solutions(select))) == ("SELECT", 2)
+    graph = executor.execute(TRIPLES, media="csv")
+    assert (graph.form, graph.media_type) == ("CONSTRUCT", "text/turtle")
+    assert len(triples(graph, ox.RdfFormat.TURTLE)) == QUADS
+
+
+def test_select_gives_sparql_json_bindings(executor: EmbeddedExecutor) -> None:
+    rows = executor.select("SELECT ?e ?label ?w WHERE { ?e rdfs:label ?label OPTIONAL { ?e akg:weight ?w } } "
+                           "ORDER BY ?label")
+    def uri(value: str) -> dict[str, str]:
+        return {"type": "uri", "value": value}
+
+    assert rows == [
+        {"e": uri(AKG + "Entity"), "label": {"type": "literal", "value": "Entity", "xml:lang": "en"}},
+        {"e": uri(ENT + "anemia"), "label": {"type": "literal", "value": "anemia", "xml:lang": "en"},
+         "w": {"type": "literal", "value": "3", "datatype": XSD_INTEGER}},
+        {"e": uri(ENT + "joint_pain"), "label": {"type": "literal", "value": "joint pain"}},  # no xsd:string
+    ]
+
+
+def test_graphs_and_triple_count(executor: EmbeddedExecutor) -> None:
+    assert executor.graphs() == sorted([ONTOLOGY, ENTITIES, CLAIMS])
+    assert executor.triple_count() == QUADS
+
+
+# --- the dataset ----------------------------------------------------------------------------------------------
+
+
+def test_default_graph_is_the_union_of_the_named_graphs(executor: EmbeddedExecutor) -> None:
+    assert count(executor) == QUADS
+
+
+def test_explicit_default_graphs(executor: EmbeddedExecutor) -> None:
+    assert count(executor, default_graphs=[CLAIMS]) == 2
+    assert count(executor, default_graphs=[CLAIMS, ONTOLOGY]) == 4
+    # GRAPH still sees every named graph when only the default graph is chosen
+    rows = executor.select("SELECT DISTINCT ?g WHERE { GRAPH ?g { ?s ?p ?o } }")
+    assert len(rows) == 3
+
+
+def test_named_graphs_restrict_graph(executor: EmbeddedExecutor) -> None:
+    query = "SELECT DISTINCT ?g WHERE { GRAPH ?g { ?s ?p ?o } }"
+    only = executor.execute(query, media="json", named_graphs=[ENTITIES])
+    assert solutions(only) == [{"g": ENTITIES}]
+    assert count(executor, named_graphs=[ENTITIES]) == QUADS  # the default graph stays the union
+
+
+def test_the_querys_own_from_is_honoured_unless_the_caller_names_graphs(executor: EmbeddedExecutor) -> None:
+    query = f"SELECT (COUNT(*) AS ?n) FROM <{ONTOLOGY}> WHERE {{ ?s ?p ?o }}"
+    assert solutions(executor.execute(query, media="json")) == [{"n": "2"}]
+    assert solutions(executor.execute(query, media="json", default_graphs=[CLAIMS])) == [{"n": "2"}]
+    assert solutions(executor.execute(query, media="json", default_graphs=[ENTITIES])) == [{"n": "5"}]
+
+
+def test_disk_store_gives_the_same_answers(nquads: Path, tmp_path: Path, executor: EmbeddedExecutor) -> None:
+    folder = prepare_disk_store(nquads, tmp_path / "store")
+    with EmbeddedExecutor(folder, workers=1, timeout=30) as disk:
+        disk.wait_ready(60)
+        assert disk.execute(LABELS, media="json") == executor.execute(LABELS, media="json")
+        assert disk.graphs() == executor.graphs()
+        assert count(disk) == QUADS
+        assert count(disk, default_graphs=[CLAIMS]) == 2
+
+
+# --- refusals -------------------------------------------------------------------------------------------------
+
+
+def test_syntax_error_names_the_position(executor: EmbeddedExecutor) -> None:
+    with pytest.raises(QuerySyntaxError, match=r"1:2\d") as caught:
+        executor.execute("SELECT ?x WHERE { ?x ?p }", media="json")
+    assert caught.value.status == 400
+
+
+def test_unknown_prefix_is_a_syntax_error(executor: EmbeddedExecutor) -> None:
+    with pytest.raises(QuerySyntaxError, match="Prefix not found"):
+        executor.execute("SELECT * WHERE { ?s nope:p ?o }", media="json")
+
+
+@pytest.mark.parametrize("query", [
+    "SELECT * WHERE { SERVICE <http://127.0.0.1:9/sparql> { ?s ?p ?o } }",
+    "select * { 1SERVICE<http://127.0.0.1:9/sparql> { ?s ?p ?o } }",
+])
+def test_service_is_refused_before_any_connection(executor: EmbeddedExecutor, query: str) -> None:
+    with pytest.raises(QuerySyntaxError, match="SERVICE"):
+        executor.execute(query, media="json")
+
+
+def test_update_is_refused(executor: EmbeddedExecutor) -> None:
+    with pytest.raises(QuerySyntaxError, match="read-only"):
+        executor.execute("INSERT DATA { <http://a> <http://b> <http://c> }", media="json")
+    assert executor.triple_count() == QUADS
+
+
+def test_a_graph_name_must_be_an_iri(executor: EmbeddedExecutor) -> None:
+    with pytest.raises(QuerySyntaxError, match="not an absolute IRI"):
+        executor.execute(LABELS, media="json", default_graphs=["not an iri"])
+
+
+def test_row_cap(executor: EmbeddedExecutor) -> None:
+    assert len(solutions(executor.execute("SELECT * WHERE { ?s ?p ?o }", media="json", max_rows=QUADS))) == QUADS
+    with pytest.raises(TooManyRows, match=f"more than {QUADS - 1} rows; add LIMIT") as caught:
+        executor.execute("SELECT * WHERE { ?s ?p ?o }", media="json", max_rows=QUADS - 1)
+    assert caught.value.status == 422
+    with pytest.raises(TooManyRows):
+        executor.execute(TRIPLES, media="turtle", max_rows=3)
+    assert executor.execute("SELECT * WHERE { ?s ?p ?o } LIMIT 3", media="json", max_rows=3).form == "SELECT"
+
+
+def test_missing_source() -> None:
+    with pytest.raises(StoreUnavailable, match="no built dataset"):
+        EmbeddedExecutor(Path("/nonexistent/anemia-kg.nq"))
+
+
+def test_a_dataset_that_does_not_load_is_reported(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.nq"
+    bad.write_text("<http://a> <http://b> oops .\n", encoding="utf-8")
+    with EmbeddedExecutor(bad, workers=1, timeout=5) as ex:
+        with pytest.raises(StoreUnavailable, match="cannot open the dataset"):
+            ex.wait_ready(60)
+        with pytest.raises(StoreUnavailable, match="cannot open the dataset"):
+            ex.execute(LABELS, media="json")
+
+
+def test_closed_executor_refuses(nquads: Path) -> None:
+    ex = EmbeddedExecutor(nquads, workers=1)
+    ex.wait_ready(60)
+    ex.close()
+    with pytest.raises(StoreUnavailable, match="closed"):
+        ex.execute(LABELS, media="json")
+    ex.close()  # twice is fine
+
+
+# --- processes ------------------------------------------------------------------------------------------------
+
+
+def test_concurrent_requests_get_their_own_answers(executor: EmbeddedExecutor) -> None:
+    def ask(n: int) -> tuple[int, int]:
+        query = f"SELECT ?n WHERE {{ VALUES ?n {{ {n} }} ?s ?p ?o }} LIMIT 1"
+        return n, int(solutions(executor.execute(query, media="json"))[0]["n"])
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(ask, range(80), timeout=120))
+    assert all(asked == got for asked, got in answers)
+
+
+def test_a_heavy_query_is_stopped_while_the_other_workers_keep_answering(tmp_path: Path) -> None:
+    timeout = 1.0
+    with EmbeddedExecutor(write_big_dataset(tmp_path), workers=2, timeout=timeout) as ex:
+        ex.wait_ready(60)
+        before = set(ex.worker_pids)
+        outcome: dict[str, object] = {}
+
+        def heavy() -> None:
+            start = time.monotonic()
+            try:
+                ex.execute(HEAVY, media="json")
+            except Exception as exc:  # noqa: BLE001 - checked below
+                outcome["error"] = exc
+            outcome["elapsed"] = time.monotonic() - start
+
+        thread = threading.Thread(target=heavy, daemon=True)
+        thread.start()
+        time.sleep(0.2)  # let it reach a worker
+        light = ex.execute("ASK { ?s <http://example.org/next> ?o }", media="json")
+        assert json.loads(light.body)["boolean"] is True
+        assert thread.is_alive(), "the simple query should have been answered while the heavy one runs"
+        thread.join(timeout + 10)
+        assert not thread.is_alive(), "the heavy query was not stopped"
+        assert isinstance(outcome["error"], QueryTimeout)
+        assert outcome["elapsed"] < timeout + 5  # generous: proves it was stopped, not finished
+        assert "longer than 1 s" in str(outcome["error"]) and outcome["error"].status == 503
+
+        ex.wait_ready(60)  # the killed worker was replaced
+        after = set(ex.worker_pids)
+        assert len(after) == 2 and after != before
+        assert json.loads(ex.execute("ASK { ?s ?p ?o }", media="json").body)["boolean"] is True
+
+
+def test_all_workers_busy_is_reported_not_waited_for_forever(tmp_path: Path) -> None:
+    with EmbeddedExecutor(write_big_dataset(tmp_path), workers=1, timeout=3) as ex:
+        ex.wait_ready(60)
+        errors: list[Exception] = []
+
+        def heavy() -> None:
+            try:
+                ex.execute(HEAVY, media="json")
+            except Exception as exc:  # noqa: BLE001 - checked below
+                errors.append(exc)
+
+        thread = threading.Thread(target=heavy, daemon=True)
+        thread.start()
+        time.sleep(0.3)
+        start = time.monotonic()
+        with pytest.raises(StoreUnavailable, match="busy"):
+            ex.execute("ASK { ?s ?p ?o }", media="json", timeout=0.5)
+        assert time.monotonic() - start < 5
+        thread.join(15)
+        assert not thread.is_alive() and isinstance(errors[0], QueryTimeout)
+
+
+def test_a_crashed_worker_is_replaced(nquads: Path) -> None:
+    with EmbeddedExecutor(nquads, workers=2, timeout=30) as ex:
+        ex.wait_ready(60)
+        before = ex.worker_pids
+        for pid in before:
+            os.kill(pid, signal.SIGKILL)
+        assert solutions(ex.execute(LABELS, media="json"))[0]["label"] == "anemia"  # retried on a fresh worker
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (len(ex.worker_pids) < 2 or set(ex.worker_pids) & set(before)):
+            time.sleep(0.05)
+        assert len(ex.worker_pids) == 2 and not set(ex.worker_pids) & set(before)
+        assert count(ex) == QUADS

@@ -1,0 +1,303 @@
+"""The result writers: spec-exact small cases, round trips through pyoxigraph's parsers, pyoxigraph's own output."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import xml.etree.ElementTree as ET
+
+import pyoxigraph as ox
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from anemia_kg.results import ResultsError, serialize_boolean, serialize_solutions, serialize_triples
+
+XSD = "http://www.w3.org/2001/XMLSchema#"
+EX = "http://example.org/"
+RF = ox.QueryResultsFormat
+PARSABLE = {"json": RF.JSON, "xml": RF.XML, "tsv": RF.TSV}  # pyoxigraph does not read CSV: it is lossy
+
+
+def iri(local: str) -> ox.NamedNode:
+    return ox.NamedNode(EX + local)
+
+
+def typed(value: str, datatype: str) -> ox.Literal:
+    return ox.Literal(value, datatype=ox.NamedNode(XSD + datatype))
+
+
+TRICKY = 'say "hi",\tthen\nleave\r\\ — é 😀 <&> \'ok\''
+TERMS = [
+    iri("a"),
+    iri("path?q=1&r=%3Cx%3E,é#frag"),
+    ox.Literal("plain"),
+    ox.Literal(""),
+    ox.Literal(TRICKY),
+    ox.Literal(TRICKY, language="en-GB"),
+    ox.Literal("chat", language="fr"),
+    typed("42", "integer"),
+    typed("-0.5", "decimal"),
+    typed("1.5E3", "double"),
+    typed("1.5", "double"),  # no exponent: Turtle would read it back as a decimal, so TSV must type it
+    typed("true", "boolean"),
+    typed("01", "integer"),
+    typed("not a number", "integer"),
+    ox.Literal("x", datatype=ox.NamedNode(EX + "type?a=1&b=2")),
+    ox.BlankNode("b0"),
+    None,
+]
+VARIABLES = ["s", "o"]
+ROWS = [[iri("s"), term] for term in TERMS] + [[None, None]]
+
+
+def parsed_rows(data: bytes, name: str) -> tuple[list[str], list[list[ox.NamedNode | ox.Literal | None]]]:
+    solutions = ox.parse_query_results(data, format=PARSABLE[name])
+    variables = [v.value for v in solutions.variables]
+    return variables, [[solution[v] for v in variables] for solution in solutions]
+
+
+@pytest.mark.parametrize("name", sorted(PARSABLE))
+def test_solutions_round_trip(name: str) -> None:
+    variables, rows = parsed_rows(serialize_solutions(VARIABLES, ROWS, name), name)
+    assert variables == VARIABLES
+    assert rows == ROWS
+
+
+def test_csv_round_trips_as_the_lossy_strings_the_spec_defines() -> None:
+    data = serialize_solutions(VARIABLES, ROWS, "csv")
+    assert data.count(b"\r\n") >= len(ROWS) + 1 and data.endswith(b"\r\n")
+    table = list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
+    expected = [VARIABLES] + [
+        [EX + "s" if s else "", "" if o is None else f"_:{o.value}" if isinstance(o, ox.BlankNode) else o.value]
+        for s, o in ROWS
+    ]
+    assert table == expected
+
+
+def test_json_exact() -> None:
+    rows = [[iri("a"), ox.Literal("x", language="en")], [ox.BlankNode("b"), typed("1", "integer")],
+            [None, ox.Literal('q"\n')]]
+    assert serialize_solutions(["s", "o"], rows, "json") == (
+        b'{"head":{"vars":["s","o"]},"results":{"bindings":['
+        b'{"s":{"type":"uri","value":"http://example.org/a"},"o":{"type":"literal","value":"x","xml:lang":"en"}},'
+        b'{"s":{"type":"bnode","value":"b"},'
+        b'"o":{"type":"literal","value":"1","datatype":"http://www.w3.org/2001/XMLSchema#integer"}},'
+        b'{"o":{"type":"literal","value":"q\\"\\n"}}]}}'
+    )
+
+
+def test_xml_exact() -> None:
+    rows = [[iri("a?b&c"), ox.Literal("<x & 'y'>", language="en")], [ox.BlankNode("b"), None]]
+    assert serialize_solutions(["s", "o"], rows, "xml").decode() == (
+        '<?xml version="1.0"?><sparql xmlns="http://www.w3.org/2005/sparql-results#">'
+        '<head><variable name="s"/><variable name="o"/></head><results>'
+        '<result><binding name="s"><uri>http://example.org/a?b&amp;c</uri></binding>'
+        '<binding name="o"><literal xml:lang="en">&lt;x &amp; &apos;y&apos;&gt;</literal></binding></result>'
+        '<result><binding name="s"><bnode>b</bnode></binding></result>'
+        "</results></sparql>"
+    )
+
+
+def test_csv_exact() -> None:
+    rows = [[iri("a"), ox.Literal('say "hi", then\nleave')], [ox.BlankNode("b"), None], [None, typed("1", "integer")]]
+    assert serialize_solutions(["s", "o"], rows, "csv") == (
+        b's,o\r\nhttp://example.org/a,"say ""hi"", then\nleave"\r\n_:b,\r\n,1\r\n'
+    )
+
+
+def test_tsv_exact() -> None:
+    rows = [
+        [iri("a"), ox.Literal("tab\there", language="en")],
+        [ox.BlankNode("b"), typed("1", "integer")],
+        [None, typed("1.5", "double")],
+        [None, ox.Literal('q"\\\n\x01')],
+    ]
+    assert serialize_solutions(["s", "o"], rows, "tsv") == (
+        b"?s\t?o\n"
+        b'<http://example.org/a>\t"tab\\there"@en\n'
+        b"_:b\t1\n"
+        b'\t"1.5"^^<http://www.w3.org/2001/XMLSchema#double>\n'
+        b'\t"q\\"\\\\\\n\\u0001"\n'
+    )
+
+
+def test_no_variables_and_no_rows() -> None:
+    assert serialize_solutions([], [[]], "json") == b'{"head":{"vars":[]},"results":{"bindings":[{}]}}'
+    assert serialize_solutions(["x"], [], "csv") == b"x\r\n"
+    assert serialize_solutions(["x"], [], "tsv") == b"?x\n"
+    assert parsed_rows(serialize_solutions(["x"], [], "xml"), "xml") == (["x"], [])
+
+
+@pytest.fixture
+def store() -> ox.Store:
+    store = ox.Store()
+    graph = iri("graph")
+    objects = [ox.Literal('a "quoted", comma\nand line é 😀', language="en"), typed("7", "integer"),
+               typed("-2.25", "decimal"), typed("2.5E0", "double"), typed("true", "boolean"), ox.Literal("plain"),
+               ox.Literal("odd", datatype=iri("dt")), iri("object"), ox.BlankNode("node")]
+    for n, obj in enumerate(objects):
+        store.add(ox.Quad(iri(f"s{n}"), iri("p"), obj, graph))
+    store.add(ox.Quad(ox.BlankNode("subject"), iri("p"), iri("o"), graph))
+    return store
+
+
+QUERY = "SELECT ?s ?o ?missing WHERE { GRAPH ?g { ?s ?p ?o } } ORDER BY STR(?s) STR(?o)"
+
+
+def ours_and_theirs(store: ox.Store, name: str, fmt: ox.QueryResultsFormat) -> tuple[bytes, bytes]:
+    solutions = store.query(QUERY)
+    variables = [v.value for v in solutions.variables]
+    ours = serialize_solutions(variables, [[solution[v] for v in variables] for solution in solutions], name)
+    return ours, store.query(QUERY).serialize(format=fmt)
+
+
+@pytest.mark.parametrize(("name", "fmt"), [("csv", RF.CSV), ("tsv", RF.TSV)])
+def test_same_bytes_as_pyoxigraph_where_the_format_leaves_one_choice(store: ox.Store, name: str,
+                                                                     fmt: ox.QueryResultsFormat) -> None:
+    ours, theirs = ours_and_theirs(store, name, fmt)
+    assert ours == theirs
+
+
+def test_same_json_document_as_pyoxigraph(store: ox.Store) -> None:
+    ours, theirs = ours_and_theirs(store, "json", RF.JSON)
+    assert json.loads(ours) == json.loads(theirs)
+
+
+def test_same_xml_infoset_as_pyoxigraph(store: ox.Store) -> None:
+    ours, theirs = ours_and_theirs(store, "xml", RF.XML)
+    assert ET.canonicalize(ours.decode()) == ET.canonicalize(theirs.decode())
+
+
+@pytest.mark.parametrize("name", sorted(PARSABLE))
+def test_rdf12_terms_round_trip(name: str) -> None:
+    rtl = ox.Literal("שלום", language="he", direction=ox.BaseDirection.RTL)
+    quoted = ox.Triple(iri("a"), iri("p"), ox.Literal("x\ty", language="en"))
+    rows = [[rtl, quoted]]
+    assert parsed_rows(serialize_solutions(["l", "t"], rows, name), name) == (["l", "t"], rows)
+
+
+@pytest.mark.parametrize("name", ["json", "xml", "csv", "tsv"])
+def test_rdf12_terms_written_as_pyoxigraph_writes_them(name: str) -> None:
+    query = 'SELECT (TRIPLE(<http://example.org/a>, <http://example.org/p>, "x") AS ?t) ("w"@ar--rtl AS ?d) {}'
+    solutions = ox.Store().query(query)
+    ours = serialize_solutions(["t", "d"], [[solution["t"], solution["d"]] for solution in solutions], name)
+    assert ours == ox.Store().query(query).serialize(format=getattr(RF, name.upper()))
+
+
+@pytest.mark.parametrize(("name", "true", "false"), [
+    ("json", b'{"head":{},"boolean":true}', b'{"head":{},"boolean":false}'),
+    ("xml", b'<?xml version="1.0"?><sparql xmlns="http://www.w3.org/2005/sparql-results#"><head></head>'
+            b"<boolean>true</boolean></sparql>", None),
+    ("csv", b"true\r\n", b"false\r\n"),
+    ("tsv", b"true\n", b"false\n"),
+])
+def test_boolean(name: str, true: bytes, false: bytes | None) -> None:
+    assert serialize_boolean(True, name) == true
+    if false is not None:
+        assert serialize_boolean(False, name) == false
+    if name in PARSABLE:
+        for value in (True, False):
+            assert bool(ox.parse_query_results(serialize_boolean(value, name), format=PARSABLE[name])) is value
+
+
+@pytest.mark.parametrize("name", ["json", "xml"])
+def test_boolean_same_as_pyoxigraph(name: str) -> None:
+    fmt = getattr(RF, name.upper())
+    for query in ("ASK {}", "ASK { FILTER(false) }"):
+        theirs = ox.Store().query(query).serialize(format=fmt)
+        assert serialize_boolean(bool(ox.Store().query(query)), name) == theirs
+
+
+TRIPLES = [
+    ox.Triple(iri("a"), iri("p"), ox.Literal(TRICKY, language="en")),
+    ox.Triple(iri("a"), iri("p"), typed("3", "integer")),
+    ox.Triple(iri("a"), iri("q"), iri("b")),
+    ox.Triple(iri("b"), iri("p"), ox.Literal("plain, with \"quotes\"\n")),
+]
+RDF = {"turtle": ox.RdfFormat.TURTLE, "ntriples": ox.RdfFormat.N_TRIPLES, "jsonld": ox.RdfFormat.JSON_LD,
+       "rdfxml": ox.RdfFormat.RDF_XML}
+
+
+@pytest.mark.parametrize("name", sorted(RDF))
+def test_triples_round_trip(name: str) -> None:
+    data = serialize_triples(TRIPLES, name, {"ex": EX})
+    assert {quad.triple for quad in ox.parse(data, format=RDF[name])} == set(TRIPLES)
+
+
+def test_triples_with_blank_nodes_keep_their_shape() -> None:
+    node = ox.BlankNode("n")
+    data = serialize_triples([ox.Triple(iri("a"), iri("p"), node), ox.Triple(node, iri("q"), iri("b"))], "ntriples")
+    back = list(ox.parse(data, format=ox.RdfFormat.N_TRIPLES))
+    assert back[0].object == back[1].subject and isinstance(back[0].object, ox.BlankNode)
+
+
+def test_turtle_uses_the_prefixes() -> None:
+    assert serialize_triples(TRIPLES[2:3], "turtle", {"ex": EX}) == (
+        b"@prefix ex: <http://example.org/> .\nex:a ex:q ex:b .\n"
+    )
+
+
+@pytest.mark.parametrize("call", [
+    lambda: serialize_solutions(["x"], [], "turtle"),
+    lambda: serialize_boolean(True, "turtle"),
+    lambda: serialize_triples(TRIPLES, "json"),
+])
+def test_unknown_format(call) -> None:  # noqa: ANN001
+    with pytest.raises(ResultsError, match="use one of"):
+        call()
+
+
+def test_rows_must_match_the_variables() -> None:
+    with pytest.raises(ResultsError, match="2 values for 1 variables"):
+        serialize_solutions(["x"], [[iri("a"), iri("b")]], "tsv")
+
+
+def test_xml_refuses_characters_xml_cannot_carry() -> None:
+    with pytest.raises(ResultsError, match=r"U\+0001"):
+        serialize_solutions(["x"], [[ox.Literal("a\x01b")]], "xml")
+
+
+def test_xml_keeps_carriage_returns_and_edge_whitespace() -> None:
+    rows = [[ox.Literal("a\r\nb")], [ox.Literal("\r")], [ox.Literal(" \t\n x \n")]]
+    data = serialize_solutions(["x"], rows, "xml")
+    assert b"<literal>&#xD;</literal>" in data and b"<literal>&#x20;&#x9;&#xA;&#x20;x&#x20;&#xA;</literal>" in data
+    assert parsed_rows(data, "xml")[1] == rows
+
+
+def test_not_a_term() -> None:
+    with pytest.raises(ResultsError, match="not an RDF term"):
+        serialize_solutions(["x"], [["a string"]], "json")  # type: ignore[list-item]
+
+
+XML_CHARS = st.characters(blacklist_categories=("Cs",), blacklist_characters="\ufffe\uffff").filter(
+    lambda c: c in "\t\n\r" or ord(c) >= 0x20)
+ANY_CHARS = st.characters(blacklist_categories=("Cs",))
+LANGUAGE = st.from_regex(r"[a-z]{2,3}(-[A-Z]{2})?", fullmatch=True)
+
+
+@st.composite
+def literals(draw: st.DrawFn, alphabet: st.SearchStrategy[str] = ANY_CHARS) -> ox.Literal:
+    value = draw(st.text(alphabet, max_size=30))
+    kind = draw(st.sampled_from(["plain", "lang", "typed"]))
+    if kind == "lang":
+        return ox.Literal(value, language=draw(LANGUAGE))
+    if kind == "typed":
+        return ox.Literal(value, datatype=ox.NamedNode(draw(st.sampled_from([XSD + "integer", XSD + "double",
+                                                                                XSD + "decimal", EX + "t"]))))
+    return ox.Literal(value)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.none(), literals()), min_size=1, max_size=5), st.sampled_from(["json", "tsv"]))
+def test_any_literal_round_trips(terms: list[ox.Literal | None], name: str) -> None:
+    rows = [[term] for term in terms]
+    assert parsed_rows(serialize_solutions(["v"], rows, name), name) == (["v"], rows)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.none(), literals(XML_CHARS)), min_size=1, max_size=5))
+def test_any_xml_literal_round_trips(terms: list[ox.Literal | None]) -> None:
+    rows = [[term] for term in terms]
+    assert parsed_rows(serialize_solutions(["v"], rows, "xml"), "xml") == (["v"], rows)
