@@ -105,8 +105,9 @@ def test_paths_anemia_reach_neuropathy_through_other_anemias_with_unresolved_cit
     direct = [p for p in paths if len(p["edges"]) == 1]
     assert direct and direct[0]["edges"][0]["qualifiers"]["hedge"] == "can"  # the direct edge is always there
     via = next(p for p in paths if [n["id"] for n in p["nodes"]] ==
-               ["anemia", "anemia_other_causes", "peripheral_neuropathy"])
-    refs = _edge(via, "anemia_other_causes", "peripheral_neuropathy")["evidence"][0]["references"]
+               ["anemia", "anemia_other_causes", "anemia_due_to_toxicity", "peripheral_neuropathy"])
+    assert [e["predicate"] for e in via["edges"][:2]] == ["skos:narrower", "skos:narrower"]  # specific forms
+    refs = _edge(via, "anemia_due_to_toxicity", "peripheral_neuropathy")["evidence"][0]["references"]
     assert {"number": 7, "title": None, "year": None, "kind": None, "resolved": False} in refs
     assert any(r["number"] == 6 and r["resolved"] and r["year"] == 1990 for r in refs)
 
@@ -155,7 +156,7 @@ def test_references_and_quality_reports(client: TestClient) -> None:
 
 def test_health_and_openapi(client: TestClient) -> None:
     health = get(client, "/health")
-    assert health["status"] == "ok" and health["entities"] == 62 and len(health["graphs"]) == 4
+    assert health["status"] == "ok" and health["entities"] == 64 and len(health["graphs"]) == 4
     spec = get(client, "/openapi.json")
     assert {"/sparql", "/api/entities", "/api/entities/{entity_id}", "/api/paths", "/api/explain",
             "/api/references", "/api/quality", "/health"} <= set(spec["paths"])

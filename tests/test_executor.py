@@ -10,7 +10,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -292,7 +292,7 @@ def test_concurrent_requests_get_their_own_answers(executor: EmbeddedExecutor) -
 
 
 def test_a_heavy_query_is_stopped_while_the_other_workers_keep_answering(tmp_path: Path) -> None:
-    timeout = 1.0
+    timeout = 2.0
     with EmbeddedExecutor(write_big_dataset(tmp_path), workers=2, timeout=timeout) as ex:
         ex.wait_ready(60)
         before = set(ex.worker_pids)
@@ -308,7 +308,6 @@ def test_a_heavy_query_is_stopped_while_the_other_workers_keep_answering(tmp_pat
 
         thread = threading.Thread(target=heavy, daemon=True)
         thread.start()
-        time.sleep(0.2)  # let it reach a worker
         light = ex.execute("ASK { ?s <http://example.org/next> ?o }", media="json")
         assert json.loads(light.body)["boolean"] is True
         assert thread.is_alive(), "the simple query should have been answered while the heavy one runs"
@@ -316,7 +315,7 @@ def test_a_heavy_query_is_stopped_while_the_other_workers_keep_answering(tmp_pat
         assert not thread.is_alive(), "the heavy query was not stopped"
         assert isinstance(outcome["error"], QueryTimeout)
         assert outcome["elapsed"] < timeout + 5  # generous: proves it was stopped, not finished
-        assert "longer than 1 s" in str(outcome["error"]) and outcome["error"].status == 503
+        assert "longer than 2.0 s" in str(outcome["error"]) and outcome["error"].status == 503
 
         ex.wait_ready(60)  # the killed worker was replaced
         after = set(ex.worker_pids)
@@ -325,7 +324,8 @@ def test_a_heavy_query_is_stopped_while_the_other_workers_keep_answering(tmp_pat
 
 
 def test_all_workers_busy_is_reported_not_waited_for_forever(tmp_path: Path) -> None:
-    with EmbeddedExecutor(write_big_dataset(tmp_path), workers=1, timeout=3) as ex:
+    ex = EmbeddedExecutor(write_big_dataset(tmp_path), workers=1, timeout=60)
+    try:
         ex.wait_ready(60)
         errors: list[Exception] = []
 
@@ -337,24 +337,48 @@ def test_all_workers_busy_is_reported_not_waited_for_forever(tmp_path: Path) -> 
 
         thread = threading.Thread(target=heavy, daemon=True)
         thread.start()
-        time.sleep(0.3)
+        assert wait_until(lambda: ex._idle.qsize() == 0, 30)  # the heavy query holds the only worker
         start = time.monotonic()
         with pytest.raises(StoreUnavailable, match="busy"):
             ex.execute("ASK { ?s ?p ?o }", media="json", timeout=0.5)
         assert time.monotonic() - start < 5
-        thread.join(15)
-        assert not thread.is_alive() and isinstance(errors[0], QueryTimeout)
+    finally:
+        ex.close()  # kills the worker: the heavy query ends at once
+    thread.join(15)
+    assert not thread.is_alive() and isinstance(errors[0], StoreUnavailable)
 
 
-def test_a_crashed_worker_is_replaced(nquads: Path) -> None:
+def wait_until(condition: Callable[[], bool], timeout: float = 60) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_a_worker_that_dies_is_replaced(nquads: Path) -> None:
     with EmbeddedExecutor(nquads, workers=2, timeout=30) as ex:
         ex.wait_ready(60)
-        before = ex.worker_pids
-        for pid in before:
+        first = ex.worker_pids
+        os.kill(first[0], signal.SIGKILL)  # while idle: replaced without waiting for a request to find out
+        assert wait_until(lambda: len(ex.worker_pids) == 2 and first[0] not in ex.worker_pids)
+        both = ex.worker_pids
+        for pid in both:
             os.kill(pid, signal.SIGKILL)
-        assert solutions(ex.execute(LABELS, media="json"))[0]["label"] == "anemia"  # retried on a fresh worker
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and (len(ex.worker_pids) < 2 or set(ex.worker_pids) & set(before)):
-            time.sleep(0.05)
-        assert len(ex.worker_pids) == 2 and not set(ex.worker_pids) & set(before)
+        assert solutions(ex.execute(LABELS, media="json"))[0]["label"] == "anemia"  # on a fresh worker
+        assert wait_until(lambda: len(ex.worker_pids) == 2 and not set(ex.worker_pids) & set(both))
+        assert count(ex) == QUADS
+
+
+def test_a_query_that_crashes_the_engine_does_not_crash_the_server(nquads: Path) -> None:
+    """pyoxigraph's parser overflows its stack (SIGSEGV) on deep nesting: only the workers die, twice at most."""
+    deep = "SELECT * WHERE { FILTER(" + "(" * 100_000 + "1" + ")" * 100_000 + ") }"
+    with EmbeddedExecutor(nquads, workers=2, timeout=30) as ex:
+        ex.wait_ready(60)
+        with pytest.raises((StoreUnavailable, QuerySyntaxError)) as caught:  # the latter once the parser copes
+            ex.execute(deep, media="json")
+        if isinstance(caught.value, StoreUnavailable):
+            assert "crashed twice" in str(caught.value) and caught.value.status == 503
+        ex.wait_ready(60)
         assert count(ex) == QUADS

@@ -49,7 +49,7 @@ def test_select_from_store_gives_sparql_json_bindings_over_the_union_of_graphs(s
 
 
 def test_loading_counts_match_the_curated_files(k):
-    assert len(k.entities) == 62
+    assert len(k.entities) == 64
     assert [c.id for c in k.claims] == sorted(c["id"] for c in CLAIMS)
     assert sum(c.negated for c in k.claims) == sum(bool(c.get("negated")) for c in CLAIMS) == 4
     assert [r.number for r in k.references] == [1, 2, 3, 4, 5, 6] and k.unresolved == [7]
@@ -114,8 +114,8 @@ def test_claim_record_with_threshold_population_and_evidence(k):
                         "resolved": True}],
         "start": 2066, "end": 2133, "unit": "u025"}
     assert gait["evidence"][0]["quote"] == "Joint Pain:" and gait["evidence"][0]["references"] == []
-    other = k.claim("other-anemias-can-cause-peripheral-neuropathy")
-    assert [(r.number, r.resolved, r.title) for r in other.evidence[0].references] == [
+    toxic = k.claim("toxic-anemias-can-cause-peripheral-neuropathy")
+    assert [(r.number, r.resolved, r.title) for r in toxic.evidence[0].references] == [
         (6, True, "Peripheral neuropathy and haemolytic anaemia with cherry red spot on macula in dapsone poisoning."),
         (7, False, None)]
 
@@ -176,7 +176,8 @@ def test_a_shared_cross_reference_resolves_to_its_best_match(k, xref, entity_id)
 def test_a_cross_reference_shared_at_the_same_match_type_is_ambiguous(k):
     with pytest.raises(AmbiguousEntity) as info:
         k.resolve("HP:0000707")
-    assert info.value.suggestions == ["neurological_damage", "neurological_dysfunction", "neurological_symptoms",
+    assert info.value.suggestions == ["neurological_damage", "neurological_dysfunction",
+                                      "neurological_manifestations", "neurological_symptoms",
                                       "permanent_neurological_damage"]
     assert isinstance(info.value, UnknownEntity)
 
@@ -231,7 +232,8 @@ def test_search_type_filter_includes_subclasses(k):
     assert all(k.entities[e].type == "Symptom" for e, _ in symptoms)
     assert hits(k, "joint pain", type="DiagnosticTest") == []
     anemias = {e.id for e, _ in k.search("anemia", type="Anemia", limit=50)}
-    assert anemias == {"anemia", "vitamin_b12_deficiency_anemia", "iron_deficiency_anemia", "anemia_other_causes"}
+    assert anemias == {"anemia", "vitamin_b12_deficiency_anemia", "iron_deficiency_anemia", "anemia_other_causes",
+                       "anemia_due_to_toxicity"}
 
 
 def test_search_rejects_an_unknown_type_naming_the_allowed_ones(k):
@@ -286,7 +288,7 @@ def test_references_report(k):
     assert {key: seven[key] for key in ("number", "title", "year", "kind", "resolved")} == {
         "number": 7, "title": None, "year": None, "kind": None, "resolved": False}
     assert [c["id"] for c in seven["claims"]] == ["dapsone-toxicity-causes-anemia", "lead-toxicity-causes-anemia",
-                                                  "other-anemias-can-cause-peripheral-neuropathy"]
+                                                  "toxic-anemias-can-cause-peripheral-neuropathy"]
 
 
 def test_quality_report(k):
@@ -294,6 +296,6 @@ def test_quality_report(k):
     assert report["coverage"]["percent_cited_covered"] == 100.0
     assert report["coverage"]["cited_covered"] == report["coverage"]["cited_units"] == 32
     assert report["coverage"]["covered"] == report["coverage"]["claim_bearing_units"] == 45
-    assert [c["id"] for c in report["uncited_claims"]] == k.uncited_claims and len(k.uncited_claims) == 22
+    assert [c["id"] for c in report["uncited_claims"]] == k.uncited_claims and len(k.uncited_claims) == 21
     assert [u["number"] for u in report["unresolved_citations"]] == [7]
     assert len(report["unresolved_citations"][0]["claims"]) == 3

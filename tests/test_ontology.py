@@ -53,7 +53,7 @@ PARENTS = {
     "Condition": {"ClinicalPhenomenon"},
     "Anemia": {"Condition"},
     "VitaminB12DeficiencyAnemia": {"Anemia"},
-    "IronDeficiencyAnemia": {"Anemia"},
+    "IronDeficiencyAnemia": {"AnemiaOfOtherCause"},  # the article lists it under "Other Types of Anemia"
     "AnemiaOfOtherCause": {"Anemia"},
     "NutritionalDeficiency": {"Condition"},
     "Neuropathy": {"Condition"},

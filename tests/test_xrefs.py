@@ -53,6 +53,7 @@ TABLE_ROW = {
     "altered_gait": 29,
     "compensatory_movements": 30,
     "neurological_symptoms": 31,
+    "neurological_manifestations": 31,
     "permanent_neurological_damage": 32,
     "axonal_degeneration": 36,
     "myelin_disruption": 38,
@@ -86,12 +87,13 @@ TABLE_ROW = {
 
 # Every entity the brief asked for, in file order: none added, none dropped.
 EXPECTED_IDS = [
-    # conditions (14)
+    # conditions (15)
     "anemia",
     "vitamin_b12_deficiency",
     "vitamin_b12_deficiency_anemia",
     "iron_deficiency_anemia",
     "anemia_other_causes",
+    "anemia_due_to_toxicity",
     "peripheral_neuropathy",
     "folate_deficiency",
     "diabetes",
@@ -112,7 +114,7 @@ EXPECTED_IDS = [
     "metabolic_disturbances",
     "inflammatory_processes",
     "altered_biomechanics",
-    # clinical features (18)
+    # clinical features (19)
     "muscle_cramping",
     "joint_pain",
     "paresthesia",
@@ -121,6 +123,7 @@ EXPECTED_IDS = [
     "muscle_weakness",
     "loss_of_deep_tendon_reflexes",
     "neurological_symptoms",
+    "neurological_manifestations",
     "neurological_dysfunction",
     "stocking_glove_sensory_symptoms",
     "impaired_proprioception",
@@ -154,7 +157,7 @@ EXPECTED_IDS = [
     "treatment_of_underlying_causes",
     "treatment_of_underlying_anemia",
 ]
-assert len(EXPECTED_IDS) == 62
+assert len(EXPECTED_IDS) == 64
 
 
 # --- loading entities.yaml with line numbers (independent of the project's loader) --------------------

@@ -266,7 +266,8 @@ def serve(
     import uvicorn
 
     from .api import Settings, create_app
-    from .api.services import ensure_build
+    from .api.services import ensure_build, open_services
+    from .executor import ExecutorError
 
     paths: Paths = ctx.obj
     if endpoint is None:
@@ -276,9 +277,15 @@ def serve(
             ensure_build(paths)
     settings = Settings(root=paths.root, store=store, endpoint=endpoint, workers=workers,
                         query_timeout=query_timeout, max_rows=max_rows)
-    err.print(f"anemia-kg serving on http://{host}:{port}/  (SPARQL: /sparql, API docs: /docs)", soft_wrap=True)
-    with _errors("serve"):
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    # Open the store before uvicorn starts, so that an unreachable engine or a broken store is one clear
+    # message rather than uvicorn's start-up traceback.
+    with _errors("serve", (ExecutorError, OSError)):
+        services = open_services(settings)
+    try:
+        err.print(f"anemia-kg serving on http://{host}:{port}/  (SPARQL: /sparql, API docs: /docs)", soft_wrap=True)
+        uvicorn.run(create_app(settings, services=services), host=host, port=port, log_level="warning")
+    finally:
+        services.close()
 
 
 @app.command()

@@ -5,7 +5,11 @@ Two implementations of one small :class:`Executor` protocol:
 * :class:`EmbeddedExecutor` evaluates on pyoxigraph inside worker processes. pyoxigraph has no query timeout
   and a running query cannot be interrupted from Python, so the only way to stop one is to kill the process
   that runs it: the parent waits at most ``timeout`` seconds, then SIGKILLs the worker, starts a replacement
-  in the background and raises :class:`QueryTimeout`. The other workers keep answering meanwhile.
+  in the background and raises :class:`QueryTimeout`. The other workers keep answering meanwhile. Processes
+  also contain crashes: pyoxigraph's parser overflows its stack (SIGSEGV) on deeply nested queries, which
+  costs a worker, never the server. The worker protocol, over one pipe per worker: the worker sends
+  ``("ready", None)`` or ``("failed", message)`` once loaded; then for each request (a dict) it answers
+  ``("started",)`` at once and ``("ok", payload)`` or ``("error", class name, message)`` when done.
 * :class:`RemoteExecutor` speaks the SPARQL 1.1 Protocol to another engine (Oxigraph server, Apache Jena
   Fuseki, ...) over httpx; see :mod:`anemia_kg.store` for how to load the dataset there.
 
@@ -22,6 +26,7 @@ import io
 import itertools
 import logging
 import multiprocessing
+import multiprocessing.connection
 import queue
 import re
 import signal
@@ -46,6 +51,7 @@ log = logging.getLogger(__name__)
 PREFIX_MAP = {prefix: str(ns) for prefix, ns in PREFIXES.items()}
 SOLUTION_MEDIA = {media.name: media.mime for media in SOLUTION_TYPES}  # SELECT and ASK; the first is the default
 GRAPH_MEDIA = {media.name: media.mime for media in GRAPH_TYPES}  # CONSTRUCT and DESCRIBE
+WATCH_SECONDS = 0.5  # how often the watcher re-reads the set of workers
 GRAPHS_QUERY = "SELECT DISTINCT ?g WHERE { GRAPH ?g {} }"
 COUNT_QUERY = "SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } }"
 XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
@@ -314,6 +320,7 @@ class EmbeddedExecutor(_Reads):
         self._failure: str | None = None
         self._closed = False
         self._top_up()
+        threading.Thread(target=self._watch, name="anemia-kg-worker-watch", daemon=True).start()
 
     # requests
 
@@ -420,6 +427,21 @@ class EmbeddedExecutor(_Reads):
             self._starting += 1
             threading.Thread(target=self._start_one, name="anemia-kg-worker-start", daemon=True).start()
 
+    def _watch(self) -> None:
+        """Replace a ready worker as soon as it dies, even while it sits idle (killed, out of memory)."""
+        while True:
+            with self._cond:
+                if self._closed:
+                    return
+                ready = {w.process.sentinel: w for w in self._workers if w.ready}
+            for sentinel in multiprocessing.connection.wait(list(ready), timeout=WATCH_SECONDS):
+                worker = ready[sentinel]
+                with self._cond:
+                    gone = self._closed or worker not in self._workers  # closed, or already retired
+                if not gone:
+                    log.warning("query worker pid %s exited; replacing it", worker.process.pid)
+                    self._retire(worker)
+
     def _start_one(self) -> None:
         """Start one worker and wait (bounded) until it has loaded the dataset; runs in its own thread."""
         worker: _Worker | None = None
@@ -500,7 +522,7 @@ class EmbeddedExecutor(_Reads):
 
 def _receive(worker: _Worker, deadline: float, timeout: float) -> Any:
     if not worker.conn.poll(max(0.0, deadline - time.monotonic())):
-        raise QueryTimeout(f"the query ran longer than {timeout:g} s and was stopped; narrow it or add LIMIT")
+        raise QueryTimeout(f"the query ran longer than {timeout:.1f} s and was stopped; narrow it or add LIMIT")
     return worker.conn.recv()
 
 
@@ -522,6 +544,7 @@ _ACCEPT_RESULTS = "application/sparql-results+json, application/sparql-results+x
 _ACCEPT_RDF = "application/n-triples, text/turtle;q=0.9"
 GRAPH_CACHE_SECONDS = 30.0
 _DECLARED = re.compile(r"PREFIX\s+([^\s:]*)\s*:", re.IGNORECASE)
+_POSITION = re.compile(r"(\berror at |\bline )(\d+)", re.IGNORECASE)  # Oxigraph "error at 2:5", Jena "line 2"
 
 
 class _Body(io.RawIOBase):
@@ -566,23 +589,23 @@ class RemoteExecutor(_Reads):
         self._owns_client = client is None
         self._lock = threading.Lock()
         self._graph_cache: tuple[float, list[str]] | None = None
-        self._parser = ox.Store()
 
     def execute(self, sparql: str, *, media: str, default_graphs: Sequence[str] | None = None,
                 named_graphs: Sequence[str] | None = None, timeout: float | None = None,
                 max_rows: int | None = None) -> Result:
         info = check_query(sparql)
-        text, form = self._prepare(sparql), info.form.value if info.form else None
+        form = info.form.value if info.form else None
         limit = self.max_rows if max_rows is None else max_rows
         dataset = self._dataset("FROM" in info.keywords, _check_graphs(default_graphs), _check_graphs(named_graphs))
-        with self._post(text, form, dataset, self.timeout if timeout is None else timeout) as (answer, _):
+        text, added = self._prepare(sparql)
+        with self._post(text, added, form, dataset, self.timeout if timeout is None else timeout) as (answer, _):
             return render(answer, form=form, media=media, max_rows=limit)
 
     def select(self, sparql: str, *, timeout: float | None = None) -> list[dict[str, Any]]:
         """Rows as SPARQL JSON bindings, for the application's own queries: no row cap."""
         info = check_query(sparql)
-        text = self._prepare(sparql)
-        with self._post(text, "SELECT", self._dataset("FROM" in info.keywords, None, None),
+        text, added = self._prepare(sparql)
+        with self._post(text, added, "SELECT", self._dataset("FROM" in info.keywords, None, None),
                         self.timeout if timeout is None else timeout) as (answer, _):
             if not isinstance(answer, ox.QuerySolutions):
                 raise QuerySyntaxError("select() takes a SELECT query")
@@ -591,15 +614,15 @@ class RemoteExecutor(_Reads):
     def graphs(self) -> list[str]:
         return list(self._dataset_graphs(fresh=True))
 
-    def _prepare(self, sparql: str) -> str:
-        """Parse locally first, so syntax errors read (and point) exactly as with the embedded store, then
-        declare the project's prefixes the query does not declare itself (engines know none of them)."""
-        try:
-            self._parser.query(sparql, prefixes=PREFIX_MAP)  # an empty store: solutions are never iterated
-        except SyntaxError as exc:
-            raise QuerySyntaxError(str(exc)) from None
+    def _prepare(self, sparql: str) -> tuple[str, int]:
+        """The query with the project's prefixes it uses (and does not declare) declared on one first line, and
+        how many lines were added. The query is not parsed here: pyoxigraph's parser overflows the stack and
+        kills the process on deeply nested input, which must only ever happen in a worker or on the engine."""
         declared = set(_DECLARED.findall(sparql))
-        return "".join(f"PREFIX {p}: <{iri}>\n" for p, iri in PREFIX_MAP.items() if p not in declared) + sparql
+        used = [p for p in PREFIX_MAP if p not in declared and re.search(rf"(?<![\w.:?$-]){p}:", sparql)]
+        if not used:
+            return sparql, 0
+        return " ".join(f"PREFIX {p}: <{PREFIX_MAP[p]}>" for p in used) + "\n" + sparql, 1
 
     def _dataset_graphs(self, *, fresh: bool = False) -> list[str]:
         """The engine's named graphs, asked at most every GRAPH_CACHE_SECONDS (an empty answer is not kept)."""
@@ -607,7 +630,7 @@ class RemoteExecutor(_Reads):
             cached = self._graph_cache
         if not fresh and cached and time.monotonic() - cached[0] < GRAPH_CACHE_SECONDS:
             return cached[1]
-        with self._post(GRAPHS_QUERY, "SELECT", [], self.timeout) as (answer, _):
+        with self._post(GRAPHS_QUERY, 0, "SELECT", [], self.timeout) as (answer, _):
             if not isinstance(answer, ox.QuerySolutions):
                 raise StoreUnavailable(f"the SPARQL endpoint {self._shown} did not answer a SELECT with solutions")
             graphs = sorted(row["g"]["value"] for row in rows_of(answer) if row["g"]["type"] == "uri")
@@ -627,7 +650,7 @@ class RemoteExecutor(_Reads):
                 + [("named-graph-uri", g) for g in (everything if named_graphs is None else named_graphs)])
 
     @contextlib.contextmanager
-    def _post(self, sparql: str, form: str | None, dataset: list[tuple[str, str]],
+    def _post(self, sparql: str, added_lines: int, form: str | None, dataset: list[tuple[str, str]],
               timeout: float) -> Iterator[tuple[Any, _Body]]:
         """POST the query; yield the parsed answer (lazy: rows are read as they are taken) and its body."""
         accept = {"SELECT": _ACCEPT_RESULTS, "ASK": _ACCEPT_RESULTS, None: f"{_ACCEPT_RESULTS}, {_ACCEPT_RDF}"}
@@ -636,7 +659,7 @@ class RemoteExecutor(_Reads):
         try:
             with self._client.stream("POST", self.endpoint, data=_form(sparql, dataset), headers=headers,
                                      timeout=httpx.Timeout(timeout), follow_redirects=False) as response:
-                self._check(response, deadline)
+                self._check(response, deadline, added_lines)
                 ctype = response.headers.get("content-type", "").split(";")[0].strip().lower()
                 body = _Body(response.iter_bytes(), deadline)
                 if ctype in _RESULT_TYPES:
@@ -658,20 +681,21 @@ class RemoteExecutor(_Reads):
         except httpx.HTTPError as exc:
             raise StoreUnavailable(f"cannot reach the SPARQL endpoint {self._shown}: {exc}") from None
 
-    def _check(self, response: httpx.Response, deadline: float) -> None:
+    def _check(self, response: httpx.Response, deadline: float, added_lines: int) -> None:
         if response.status_code < 300:
             return
         if response.is_redirect:
             raise StoreUnavailable(f"the SPARQL endpoint {self._shown} redirects to "
                                    f"{response.headers.get('location')}; configure the final address")
         text = _text(response, deadline)
-        if response.status_code == 400:
+        if response.status_code == 400:  # positions as in the caller's text, without the added prefix line
+            text = _POSITION.sub(lambda m: f"{m[1]}{max(1, int(m[2]) - added_lines)}", text)
             raise QuerySyntaxError(text or "the SPARQL endpoint rejected the query")
         raise StoreUnavailable(f"the SPARQL endpoint {self._shown} answered {response.status_code}: {text}")
 
     def _late(self, timeout: float | None) -> Any:
         raise StoreUnavailable(f"the SPARQL endpoint {self._shown} did not answer within "
-                               f"{self.timeout if timeout is None else timeout:g} s; it is down or overloaded, "
+                               f"{self.timeout if timeout is None else timeout:.1f} s; it is down or overloaded, "
                                "or the query is too heavy (narrow it or add LIMIT)")
 
     def close(self) -> None:

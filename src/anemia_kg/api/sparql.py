@@ -10,6 +10,7 @@ Service Description.
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
@@ -75,6 +76,30 @@ def _one(params: dict[str, list[str]], name: str) -> str | None:
     return values[0] if values else None
 
 
+def _negotiate(accept: str | None, formats: list[str], form: QueryForm) -> Any:
+    """The media type of the answer: one ``format`` parameter wins, else the Accept header.
+
+    Some clients name the format loosely beside a correct Accept header (SPARQLWrapper sends ``format=xml``
+    for a CONSTRUCT that accepts RDF/XML, or ``format`` twice): when the parameter is repeated or does not
+    fit the query, the Accept header decides, and only without one is the parameter's error reported.
+    """
+    specific = _names_a_type(accept)
+    if len(formats) == 1:
+        try:
+            return negotiate(accept, formats[0], form)
+        except ProtocolError:
+            if not specific:
+                raise
+    elif len(formats) > 1 and not specific:
+        raise ProtocolError(400, f"the 'format' parameter is given {len(formats)} times with different values")
+    return negotiate(accept, None, form)
+
+
+def _names_a_type(accept: str | None) -> bool:
+    """Whether the Accept header asks for something more specific than ``*/*``."""
+    return any(r.split(";")[0].strip() not in ("", "*/*") for r in (accept or "").split(","))
+
+
 @router.api_route("/sparql", methods=["GET", "POST"], summary="SPARQL 1.1 query endpoint", description=DOC)
 async def sparql(request: Request) -> Response:
     services = _services(request)
@@ -84,9 +109,9 @@ async def sparql(request: Request) -> Response:
         raise ProtocolError(403, "this endpoint is read-only: SPARQL Update is not accepted")
     query = _one(params, "query")
     accept = request.headers.get("accept")
-    fmt = _one(params, "format")
+    formats = list(dict.fromkeys(params.get("format", [])))
     if query is None:
-        media = negotiate(accept, fmt, QueryForm.CONSTRUCT)
+        media = _negotiate(accept, formats, QueryForm.CONSTRUCT)
         body = service_description(str(request.url.replace(query="")), services.graphs, media)
         return Response(body, media_type=media.mime)
     if len(query.encode("utf-8")) > settings.max_query_bytes:
@@ -98,7 +123,7 @@ async def sparql(request: Request) -> Response:
     if info.uses_service:
         raise ProtocolError(403, "SERVICE (federated query) is not allowed: this endpoint never contacts "
                                  "other hosts")
-    media = negotiate(accept, fmt, info.form or QueryForm.SELECT)
+    media = _negotiate(accept, formats, info.form or QueryForm.SELECT)
     default_graphs = parse_graph_uris(params.get("default-graph-uri", []), services.graphs, "default-graph-uri")
     named_graphs = parse_graph_uris(params.get("named-graph-uri", []), services.graphs, "named-graph-uri")
     result = await run_in_threadpool(
