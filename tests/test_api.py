@@ -160,3 +160,14 @@ def test_health_and_openapi(client: TestClient) -> None:
     spec = get(client, "/openapi.json")
     assert {"/sparql", "/api/entities", "/api/entities/{entity_id}", "/api/paths", "/api/explain",
             "/api/references", "/api/quality", "/health"} <= set(spec["paths"])
+
+
+@pytest.mark.parametrize("query", [
+    "SELECT * WHERE { FILTER(" + "(" * 20_000 + "1" + ")" * 20_000 + ") }",
+    "SELECT * WHERE { FILTER(" + "+".join(["1"] * 30_000) + " > 0) }",
+])
+def test_queries_that_would_crash_the_parser_are_refused_before_parsing(client: TestClient, query: str) -> None:
+    response = client.post("/sparql", content=query.encode(), headers={"Content-Type": "application/sparql-query"})
+    assert response.status_code == 400 and "at most" in response.json()["detail"]
+    ok = client.get("/sparql", params={"query": "ASK { ?s ?p ?o }"})
+    assert ok.status_code == 200 and ok.json()["boolean"] is True

@@ -122,6 +122,8 @@ def check_query(sparql: str) -> QueryInfo:
         raise QuerySyntaxError("SERVICE (federated query) is not allowed: this endpoint never contacts other hosts")
     if info.is_update:
         raise QuerySyntaxError("this endpoint is read-only: SPARQL Update is not accepted")
+    if info.too_complex:  # the parser would overflow its stack and take the worker down with it
+        raise QuerySyntaxError(info.too_complex)
     return info
 
 

@@ -47,6 +47,22 @@ class QueryInfo:
     is_update: bool
     uses_service: bool
     keywords: frozenset[str]
+    depth: int = 0  # deepest nesting of (), {} and []
+    operators: int = 0  # operator characters outside strings and IRIs
+
+    @property
+    def too_complex(self) -> str | None:
+        """Why the query is refused before parsing, or None.
+
+        pyoxigraph's recursive parser overflows its stack (and the process dies) on about 10,000 nested
+        brackets or a 20,000-term ``1+1+...`` chain; the caps below are far from both and far above any
+        hand-written query.
+        """
+        if self.depth > MAX_DEPTH:
+            return f"the query nests brackets {self.depth} deep; at most {MAX_DEPTH} are accepted"
+        if self.operators > MAX_OPERATORS:
+            return f"the query has {self.operators} operators; at most {MAX_OPERATORS} are accepted"
+        return None
 
 
 @dataclass(frozen=True)
@@ -116,6 +132,9 @@ _STRUCTURE = re.compile(
     r"(?P<var>[?$][\w\u00b7\u0300-\u036f\u203f\u2040]*)"
     rf"|(?P<run>{_RUN})|(?P<open>[{{(\[])|(?P<close>[}})\]])|(?P<semi>;)"
 )
+MAX_DEPTH = 256
+MAX_OPERATORS = 5_000
+_OPERATOR = re.compile(r"\|\||&&|[+*/<>=!-]")
 _SERVICE = re.compile("service", re.IGNORECASE)  # also matches the dotless ı and long ſ that rdflib upper-cases
 _NEXT_CHAR = re.compile(r"\s*(\S?)")
 _GLUED_KEYWORD = re.compile("|".join(sorted(KEYWORDS, key=len, reverse=True)))
@@ -142,6 +161,8 @@ def inspect_query(text: str) -> QueryInfo:
         is_update=info.is_update or decoded.is_update,
         uses_service=info.uses_service or decoded.uses_service,
         keywords=info.keywords | decoded.keywords,
+        depth=max(info.depth, decoded.depth),
+        operators=max(info.operators, decoded.operators),
     )
 
 
@@ -163,10 +184,12 @@ def _scan(text: str) -> QueryInfo:
     is_update = service = False
     keywords: set[str] = set()
     depth, segment, decided, after_prefix = 0, 0, False, False
+    deepest = 0
     for token in _STRUCTURE.finditer(clean):
         kind = token.lastgroup
         if kind == "open":
             depth += 1
+            deepest = max(deepest, depth)
         elif kind == "close":
             depth = max(depth - 1, 0)
         elif kind == "var":
@@ -194,7 +217,8 @@ def _scan(text: str) -> QueryInfo:
                 form = op_form if segment == 0 else form
     if service:
         keywords.add("SERVICE")
-    return QueryInfo(form=form, is_update=is_update, uses_service=service, keywords=frozenset(keywords))
+    return QueryInfo(form=form, is_update=is_update, uses_service=service, keywords=frozenset(keywords),
+                     depth=deepest, operators=len(_OPERATOR.findall(clean)))
 
 
 def _keywords(upper: str) -> list[str]:

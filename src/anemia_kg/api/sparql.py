@@ -123,6 +123,8 @@ async def sparql(request: Request) -> Response:
     if info.uses_service:
         raise ProtocolError(403, "SERVICE (federated query) is not allowed: this endpoint never contacts "
                                  "other hosts")
+    if info.too_complex:
+        raise ProtocolError(400, info.too_complex)
     media = _negotiate(accept, formats, info.form or QueryForm.SELECT)
     default_graphs = parse_graph_uris(params.get("default-graph-uri", []), services.graphs, "default-graph-uri")
     named_graphs = parse_graph_uris(params.get("named-graph-uri", []), services.graphs, "named-graph-uri")
