@@ -12,6 +12,7 @@ from importlib import resources
 import pyoxigraph as ox
 
 from .iris import PREFIXES
+from .results import serialize_triples
 
 RESULT_FORMATS = {
     "json": ox.QueryResultsFormat.JSON,
@@ -19,14 +20,9 @@ RESULT_FORMATS = {
     "csv": ox.QueryResultsFormat.CSV,
     "tsv": ox.QueryResultsFormat.TSV,
 }
-GRAPH_FORMATS = {
-    "json": ox.RdfFormat.JSON_LD if hasattr(ox.RdfFormat, "JSON_LD") else ox.RdfFormat.N_TRIPLES,
-    "xml": ox.RdfFormat.RDF_XML,
-    "csv": ox.RdfFormat.N_TRIPLES,
-    "tsv": ox.RdfFormat.N_TRIPLES,
-    "turtle": ox.RdfFormat.TURTLE,
-    "ntriples": ox.RdfFormat.N_TRIPLES,
-}
+# CONSTRUCT/DESCRIBE answers: the results formats map to an RDF format of anemia_kg.results
+GRAPH_FORMATS = {"json": "jsonld", "xml": "rdfxml", "csv": "ntriples", "tsv": "ntriples",
+                 "turtle": "turtle", "ntriples": "ntriples"}
 
 
 class QueryError(Exception):
@@ -58,7 +54,7 @@ def run(store: ox.Store, sparql: str) -> ox.QuerySolutions | ox.QueryBoolean | o
 def serialise(results: ox.QuerySolutions | ox.QueryBoolean | ox.QueryTriples, fmt: str) -> bytes:
     """Results in a standard format: SPARQL 1.1 JSON/XML/CSV/TSV, or RDF for CONSTRUCT/DESCRIBE."""
     if isinstance(results, ox.QueryTriples):
-        return results.serialize(format=GRAPH_FORMATS[fmt])
+        return serialize_triples(results, GRAPH_FORMATS[fmt], prefix_map())
     return results.serialize(format=RESULT_FORMATS[fmt])
 
 
