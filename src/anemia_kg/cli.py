@@ -433,5 +433,20 @@ def _print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
+@app.command()
+def render(
+    ctx: typer.Context,
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write the site into (created if missing).")],
+) -> None:
+    """Write the explorer, one page per entity and the references page as a static site that opens from the
+    file system with no server and no network."""
+    from .render import render_site
+
+    k = _knowledge(ctx.obj)
+    with _errors("render", (OSError,)):
+        files = render_site(k, out_dir)
+    out.print(f"wrote {len(files)} files; open {out_dir / 'index.html'}", highlight=False, soft_wrap=True)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

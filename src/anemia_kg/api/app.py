@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from .. import __version__
-from . import entities, errors, meta, sparql
+from . import entities, errors, meta, pages, sparql
 from .services import Services, open_services
 from .settings import Settings
 
@@ -44,4 +44,6 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.include_router(sparql.router)
     app.include_router(entities.router)
     app.include_router(meta.router)
+    app.include_router(pages.router)
+    pages.mount_static(app)
     return app
