@@ -32,6 +32,7 @@ import re
 import signal
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -193,11 +194,12 @@ def render(answer: Any, *, form: str | None, media: str, max_rows: int) -> Resul
     return Result(GRAPH_MEDIA[name], body, "DESCRIBE" if form == "DESCRIBE" else "CONSTRUCT")
 
 
-class _Reads:
+class _Reads(ABC):
     """graphs() and triple_count() through select(), so both executors answer them the same way."""
 
+    @abstractmethod
     def select(self, sparql: str, *, timeout: float | None = None) -> list[dict[str, Any]]:
-        raise NotImplementedError
+        """SPARQL JSON result bindings of a SELECT, for internal use (no row cap)."""
 
     def graphs(self) -> list[str]:
         """The IRIs of the dataset's named graphs, sorted."""
@@ -214,8 +216,9 @@ class _Reads:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @abstractmethod
     def close(self) -> None:
-        raise NotImplementedError
+        """Release workers or connections."""
 
 
 # --- embedded: pyoxigraph in worker processes -------------------------------------------------------------
