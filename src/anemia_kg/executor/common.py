@@ -1,0 +1,188 @@
+"""What both executors share: the error types, :class:`Result`, the :class:`Executor` protocol, the query
+checks done before any engine sees a query, and the serialisation of pyoxigraph answers.
+
+Results are re-serialised by :mod:`anemia_kg.results` so both executors give byte-for-byte the same answers, and
+``SERVICE`` is refused here, because the engine would open a connection to any host the query names.
+"""
+
+from __future__ import annotations
+
+import itertools
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, Self
+
+import pyoxigraph as ox
+
+from .. import results
+from ..iris import PREFIXES
+from ..protocol import GRAPH_TYPES, SOLUTION_TYPES, QueryInfo, inspect_query
+
+PREFIX_MAP = {prefix: str(ns) for prefix, ns in PREFIXES.items()}
+SOLUTION_MEDIA = {media.name: media.mime for media in SOLUTION_TYPES}  # SELECT and ASK; the first is the default
+GRAPH_MEDIA = {media.name: media.mime for media in GRAPH_TYPES}  # CONSTRUCT and DESCRIBE
+GRAPHS_QUERY = "SELECT DISTINCT ?g WHERE { GRAPH ?g {} }"
+COUNT_QUERY = "SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } }"
+XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
+
+
+class ExecutorError(Exception):
+    """A query could not be answered; ``status`` is the HTTP status the application should answer with."""
+
+    status = 500
+
+
+class QuerySyntaxError(ExecutorError):
+    """The query is refused as written: the parser's words with the position, or a forbidden clause."""
+
+    status = 400
+
+
+class QueryTimeout(ExecutorError):
+    """The query ran longer than the limit and was stopped (its worker process was killed)."""
+
+    status = 503
+
+
+class TooManyRows(ExecutorError):
+    """More solutions (or triples) than the row cap. 422: the request is understood but asks for too much;
+    413 would blame the request body, which is not what is too large."""
+
+    status = 422
+
+
+class StoreUnavailable(ExecutorError):
+    """The store cannot answer now: remote engine down or slow, workers busy, starting or crashing."""
+
+    status = 503
+
+
+@dataclass(frozen=True)
+class Result:
+    """A serialised answer: ``form`` is SELECT, ASK, CONSTRUCT or DESCRIBE."""
+
+    media_type: str
+    body: bytes
+    form: str
+
+
+class Executor(Protocol):
+    """What the application codes against; both implementations are thread-safe."""
+
+    def execute(self, sparql: str, *, media: str, default_graphs: Sequence[str] | None = None,
+                named_graphs: Sequence[str] | None = None, timeout: float | None = None,
+                max_rows: int | None = None) -> Result: ...
+
+    def select(self, sparql: str, *, timeout: float | None = None) -> list[dict[str, Any]]: ...
+
+    def graphs(self) -> list[str]: ...
+
+    def triple_count(self) -> int: ...
+
+    def close(self) -> None: ...
+
+
+def check_query(sparql: str) -> QueryInfo:
+    """Refuse what must never run here, before any engine sees it (the endpoint checks too: defence in depth)."""
+    info = inspect_query(sparql)
+    if info.uses_service:
+        raise QuerySyntaxError("SERVICE (federated query) is not allowed: this endpoint never contacts other hosts")
+    if info.is_update:
+        raise QuerySyntaxError("this endpoint is read-only: SPARQL Update is not accepted")
+    if info.too_complex:  # the parser would overflow its stack and take the worker down with it
+        raise QuerySyntaxError(info.too_complex)
+    return info
+
+
+def _check_graphs(graphs: Sequence[str] | None) -> list[str] | None:
+    if graphs is None:
+        return None
+    for graph in graphs:
+        try:
+            ox.NamedNode(graph)
+        except ValueError:
+            raise QuerySyntaxError(f"{graph!r} is not an absolute IRI and cannot name a graph") from None
+    return list(graphs)
+
+
+def binding(term: Any) -> dict[str, Any]:
+    """A term as in SPARQL 1.1 JSON results.
+
+    >>> binding(ox.Literal("7", datatype=ox.NamedNode("http://www.w3.org/2001/XMLSchema#integer")))
+    {'type': 'literal', 'value': '7', 'datatype': 'http://www.w3.org/2001/XMLSchema#integer'}
+    """
+    if isinstance(term, ox.NamedNode):
+        return {"type": "uri", "value": term.value}
+    if isinstance(term, ox.BlankNode):
+        return {"type": "bnode", "value": term.value}
+    if isinstance(term, ox.Literal):
+        out = {"type": "literal", "value": term.value}
+        if term.language:
+            out["xml:lang"] = term.language
+        elif term.datatype.value != XSD_STRING:
+            out["datatype"] = term.datatype.value
+        return out
+    if isinstance(term, ox.Triple):
+        return {"type": "triple", "value": {"subject": binding(term.subject), "predicate": binding(term.predicate),
+                                            "object": binding(term.object)}}
+    raise TypeError(f"not an RDF term: {term!r}")
+
+
+def rows_of(solutions: ox.QuerySolutions) -> list[dict[str, Any]]:
+    """Solutions as SPARQL JSON bindings; unbound variables are left out, as the JSON format does."""
+    names = [v.value for v in solutions.variables]
+    return [{name: binding(sol[name]) for name in names if sol[name] is not None} for sol in solutions]
+
+
+def _take(items: Iterable[Any], max_rows: int) -> list[Any]:
+    taken = list(itertools.islice(items, max_rows + 1))
+    if len(taken) > max_rows:
+        raise TooManyRows(f"the result has more than {max_rows} rows; add LIMIT")
+    return taken
+
+
+def render(answer: Any, *, form: str | None, media: str, max_rows: int) -> Result:
+    """Serialise pyoxigraph results (solutions, a boolean, or triples) into ``media``, at most ``max_rows``.
+
+    A ``media`` that does not suit the form (the caller guessed the form wrong) falls back to the form's
+    default, JSON or Turtle, rather than failing.
+    """
+    if isinstance(answer, ox.QueryBoolean | ox.QuerySolutions):
+        name = media if media in SOLUTION_MEDIA else "json"
+        if isinstance(answer, ox.QueryBoolean):
+            return Result(SOLUTION_MEDIA[name], results.serialize_boolean(bool(answer), name), "ASK")
+        variables = [v.value for v in answer.variables]
+        rows = [list(solution) for solution in _take(answer, max_rows)]
+        return Result(SOLUTION_MEDIA[name], results.serialize_solutions(variables, rows, name), "SELECT")
+    name = media if media in GRAPH_MEDIA else "turtle"
+    triples = _take((getattr(t, "triple", t) for t in answer), max_rows)
+    body = results.serialize_triples(triples, name, prefixes=PREFIX_MAP)
+    return Result(GRAPH_MEDIA[name], body, "DESCRIBE" if form == "DESCRIBE" else "CONSTRUCT")
+
+
+class _Reads(ABC):
+    """graphs() and triple_count() through select(), so both executors answer them the same way."""
+
+    @abstractmethod
+    def select(self, sparql: str, *, timeout: float | None = None) -> list[dict[str, Any]]:
+        """SPARQL JSON result bindings of a SELECT, for internal use (no row cap)."""
+
+    def graphs(self) -> list[str]:
+        """The IRIs of the dataset's named graphs, sorted."""
+        return sorted(row["g"]["value"] for row in self.select(GRAPHS_QUERY) if row["g"]["type"] == "uri")
+
+    def triple_count(self) -> int:
+        """Quads in the named graphs (the built dataset has nothing in the default graph)."""
+        rows = self.select(COUNT_QUERY)
+        return int(rows[0]["n"]["value"]) if rows else 0
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release workers or connections."""

@@ -1,0 +1,366 @@
+"""SPARQL on pyoxigraph inside worker processes, with a time limit that really stops the work.
+
+pyoxigraph has no query timeout and a running query cannot be interrupted from Python, so the only way to stop
+one is to kill the process that runs it: the parent waits at most ``timeout`` seconds, then SIGKILLs the worker,
+starts a replacement in the background and raises :class:`QueryTimeout`. The other workers keep answering
+meanwhile. Processes also contain crashes: pyoxigraph's parser overflows its stack (SIGSEGV) on deeply nested
+queries, which costs a worker, never the server.
+
+The worker protocol, over one pipe per worker: the worker sends ``("ready", None)`` or ``("failed", message)``
+once loaded; then for each request (a dict) it answers ``("started",)`` at once and ``("ok", payload)`` or
+``("error", class name, message)`` when done. Workers are spawned and import :func:`_serve` from this module by
+its path, so it must stay a module-level function here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import multiprocessing.connection
+import queue
+import signal
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+from typing import Any
+
+import pyoxigraph as ox
+
+from .common import (
+    PREFIX_MAP,
+    ExecutorError,
+    QuerySyntaxError,
+    QueryTimeout,
+    Result,
+    StoreUnavailable,
+    TooManyRows,
+    _check_graphs,
+    _Reads,
+    check_query,
+    render,
+    rows_of,
+)
+
+log = logging.getLogger(__name__)
+
+WATCH_SECONDS = 0.5  # how often the watcher re-reads the set of workers
+
+
+def _dataset(own: bool, default_graphs: list[str] | None, named_graphs: list[str] | None) -> dict[str, Any]:
+    """pyoxigraph's dataset options; the query's ``own`` FROM / FROM NAMED count only when the caller gave none."""
+    if default_graphs is None and named_graphs is None and own:
+        return {}
+    options: dict[str, Any] = {}
+    if default_graphs is None:
+        options["use_default_graph_as_union"] = True
+    else:
+        options["default_graph"] = [ox.NamedNode(g) for g in default_graphs]
+    if named_graphs is not None:
+        options["named_graphs"] = [ox.NamedNode(g) for g in named_graphs]
+    return options
+
+
+def _evaluate(store: ox.Store, request: dict[str, Any]) -> Any:
+    """One request inside a worker: ``execute`` gives a :class:`Result`, ``select`` JSON-like rows."""
+    sparql = request["sparql"]
+    try:
+        answer = store.query(sparql, prefixes=PREFIX_MAP, **_dataset(
+            request["own_dataset"], request.get("default_graphs"), request.get("named_graphs")))
+    except SyntaxError as exc:
+        raise QuerySyntaxError(str(exc)) from None
+    if request["op"] == "select":
+        if not isinstance(answer, ox.QuerySolutions):
+            raise QuerySyntaxError("select() takes a SELECT query")
+        return rows_of(answer)
+    return render(answer, form=request["form"], media=request["media"], max_rows=request["max_rows"])
+
+
+def _serve(conn: Connection, source: str, kind: str) -> None:
+    """A worker process: load the dataset, say ready, then answer requests until the pipe closes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is for the parent, which kills the workers
+    try:
+        if kind == "disk":
+            store = ox.Store.read_only(source)
+        else:
+            store = ox.Store()
+            store.bulk_load(path=source, format=ox.RdfFormat.N_QUADS)
+    except (OSError, SyntaxError, ValueError) as exc:
+        conn.send(("failed", f"{source}: cannot open the dataset: {exc}"))
+        return
+    conn.send(("ready", None))
+    while True:
+        try:
+            request = conn.recv()
+            conn.send(("started",))
+        except (EOFError, OSError):
+            return
+        try:
+            reply: tuple[Any, ...] = ("ok", _evaluate(store, request))
+        except ExecutorError as exc:
+            reply = ("error", type(exc).__name__, str(exc))
+        except Exception as exc:  # evaluation errors come as OSError, ValueError, TypeError, ...
+            reply = ("error", "QuerySyntaxError", f"the query failed: {exc}")
+        conn.send(reply)
+
+
+_ERRORS = {cls.__name__: cls for cls in (QuerySyntaxError, QueryTimeout, TooManyRows, StoreUnavailable)}
+
+
+@dataclass(eq=False)
+class _Worker:
+    process: BaseProcess
+    conn: Connection
+    ready: bool = False
+
+
+class EmbeddedExecutor(_Reads):
+    """SPARQL on pyoxigraph in ``workers`` processes, each holding the whole dataset.
+
+    ``source`` is a built N-Quads file (each worker bulk-loads it into memory, well under a second for this
+    dataset) or an on-disk Oxigraph store folder (opened read-only by every worker; see
+    :func:`anemia_kg.store.prepare_disk_store`). Workers are started with the "spawn" method: the server runs
+    threads, and forking a process that has threads copies locks that may be held at that instant (logging,
+    the allocator, RocksDB), leaving the child to deadlock; a spawned worker starts from a fresh interpreter.
+
+    A request takes a free worker (waiting at most its timeout for one), sends the query over the worker's
+    pipe and waits at most ``timeout`` seconds for the answer; then the worker is killed and replaced.
+    """
+
+    def __init__(self, source: Path | str, *, workers: int = 2, timeout: float = 5.0, max_rows: int = 10_000,
+                 startup_timeout: float = 120.0):
+        path = Path(source)
+        if path.is_dir():
+            self._source = (str(path.resolve()), "disk")
+        elif path.is_file():
+            self._source = (str(path.resolve()), "nquads")
+        else:
+            raise StoreUnavailable(f"{path}: no built dataset or store there; run `anemia-kg build` first")
+        if workers < 1:
+            raise ValueError("workers must be at least 1")
+        self.timeout, self.max_rows, self.size = timeout, max_rows, workers
+        self._startup_timeout = startup_timeout
+        self._ctx = multiprocessing.get_context("spawn")
+        self._idle: queue.Queue[_Worker] = queue.Queue()
+        self._cond = threading.Condition()
+        self._workers: set[_Worker] = set()  # started and not yet retired, ready or still loading
+        self._starting = 0
+        self._failure: str | None = None
+        self._closed = False
+        self._top_up()
+        threading.Thread(target=self._watch, name="anemia-kg-worker-watch", daemon=True).start()
+
+    # requests
+
+    def execute(self, sparql: str, *, media: str, default_graphs: Sequence[str] | None = None,
+                named_graphs: Sequence[str] | None = None, timeout: float | None = None,
+                max_rows: int | None = None) -> Result:
+        info = check_query(sparql)
+        request = {"op": "execute", "sparql": sparql, "media": media, "form": info.form.value if info.form else None,
+                   "own_dataset": "FROM" in info.keywords, "default_graphs": _check_graphs(default_graphs),
+                   "named_graphs": _check_graphs(named_graphs),
+                   "max_rows": self.max_rows if max_rows is None else max_rows}
+        return self._call(request, self.timeout if timeout is None else timeout)
+
+    def select(self, sparql: str, *, timeout: float | None = None) -> list[dict[str, Any]]:
+        """Rows as SPARQL JSON bindings, for the application's own queries: no row cap."""
+        info = check_query(sparql)
+        request = {"op": "select", "sparql": sparql, "own_dataset": "FROM" in info.keywords}
+        return self._call(request, self.timeout if timeout is None else timeout)
+
+    def _call(self, request: dict[str, Any], timeout: float) -> Any:
+        """Send a request to a free worker and wait at most ``timeout`` for its reply.
+
+        A worker acknowledges a request before evaluating it: one that dies before the acknowledgement was
+        already dead when it was picked (it is replaced and the request goes to another), one that dies after
+        it crashed on this query, which is retried once.
+        """
+        crashes = 0
+        for _attempt in range(self.size + 2):
+            worker = self._acquire(timeout)
+            started = healthy = False
+            try:
+                worker.conn.send(request)
+                deadline = time.monotonic() + timeout
+                reply = _receive(worker, deadline, timeout)
+                if reply == ("started",):
+                    started = True
+                    reply = _receive(worker, deadline, timeout)
+                healthy = True
+            except (EOFError, OSError):
+                crashes += started
+                if crashes >= 2:
+                    raise StoreUnavailable("the query worker crashed twice while running this query; the query "
+                                           "may need more memory than a worker has, so narrow it") from None
+                log.warning("a query worker (pid %s) died %s; trying another", worker.process.pid,
+                            "while answering" if started else "while idle")
+                continue
+            finally:
+                if healthy:
+                    self._release(worker)
+                else:
+                    self._retire(worker)
+            if reply[0] == "ok":
+                return reply[1]
+            raise _ERRORS.get(reply[1], ExecutorError)(reply[2])
+        raise StoreUnavailable("the query workers keep dying; see the server log")
+
+    def _acquire(self, wait: float) -> _Worker:
+        """A ready worker, waiting at most ``wait`` seconds for one to become free."""
+        deadline = time.monotonic() + wait
+        while True:
+            with self._cond:
+                if self._closed:
+                    raise StoreUnavailable("the query executor is closed")
+                if self._failure and not any(w.ready for w in self._workers):
+                    self._top_up_locked()  # try again in the background, but answer this request now
+                    raise StoreUnavailable(self._failure)
+            try:
+                worker = self._idle.get(timeout=max(0.0, min(0.1, deadline - time.monotonic())))
+            except queue.Empty:
+                if time.monotonic() < deadline:
+                    continue
+                with self._cond:
+                    loading = not any(w.ready for w in self._workers)
+                if loading:
+                    raise StoreUnavailable("the query workers are still loading the dataset; try again") from None
+                raise StoreUnavailable(f"all {self.size} query workers stayed busy for {wait:g} s; try again") from None
+            if worker.process.is_alive():
+                return worker
+            self._retire(worker)
+
+    def _release(self, worker: _Worker) -> None:
+        with self._cond:
+            closed = self._closed
+        if closed:
+            _kill(worker)
+        else:
+            self._idle.put(worker)
+
+    def _retire(self, worker: _Worker) -> None:
+        """Kill a worker that timed out or died, and start its replacement in the background."""
+        with self._cond:
+            self._workers.discard(worker)
+        _kill(worker)
+        self._top_up()
+
+    # the pool
+
+    def _top_up(self) -> None:
+        with self._cond:
+            self._top_up_locked()
+
+    def _top_up_locked(self) -> None:
+        while not self._closed and len(self._workers) + self._starting < self.size:
+            self._starting += 1
+            threading.Thread(target=self._start_one, name="anemia-kg-worker-start", daemon=True).start()
+
+    def _watch(self) -> None:
+        """Replace a ready worker as soon as it dies, even while it sits idle (killed, out of memory)."""
+        while True:
+            with self._cond:
+                if self._closed:
+                    return
+                ready = {w.process.sentinel: w for w in self._workers if w.ready}
+            for sentinel in multiprocessing.connection.wait(list(ready), timeout=WATCH_SECONDS):
+                worker = ready[sentinel]
+                with self._cond:
+                    gone = self._closed or worker not in self._workers  # closed, or already retired
+                if not gone:
+                    log.warning("query worker pid %s exited; replacing it", worker.process.pid)
+                    self._retire(worker)
+
+    def _start_one(self) -> None:
+        """Start one worker and wait (bounded) until it has loaded the dataset; runs in its own thread."""
+        worker: _Worker | None = None
+        try:
+            worker = self._spawn()
+            if worker is None:
+                return
+            if worker.conn.poll(self._startup_timeout):
+                reply = worker.conn.recv()
+            else:
+                reply = ("failed", f"a query worker did not load {self._source[0]} within {self._startup_timeout:g} s")
+        except EOFError:
+            reply = ("failed", f"a query worker exited (code {worker and worker.process.exitcode}) before loading "
+                     "the dataset; a script that starts an EmbeddedExecutor must guard its main code with "
+                     "`if __name__ == '__main__':`, as spawned processes import the main module again")
+        except Exception as exc:  # OSError from pipes and processes
+            reply = ("failed", f"a query worker could not start: {exc!r}")
+        with self._cond:
+            if reply[0] == "ready" and worker in self._workers:
+                worker.ready, self._failure = True, None
+                self._idle.put(worker)
+            elif reply[0] != "ready":
+                log.error("%s", reply[1])
+                self._failure = reply[1]
+                self._workers.discard(worker)
+            self._cond.notify_all()
+        if worker is not None and not worker.ready:
+            _kill(worker)
+
+    def _spawn(self) -> _Worker | None:
+        """Start a worker process and register it; None when the executor was closed meanwhile."""
+        with self._cond:
+            self._starting -= 1
+            if self._closed:
+                return None
+            parent, child = self._ctx.Pipe()
+            process = self._ctx.Process(target=_serve, args=(child, *self._source), name="anemia-kg-query",
+                                        daemon=True)
+            worker = _Worker(process, parent)
+            self._workers.add(worker)
+        try:
+            process.start()
+        except BaseException:
+            with self._cond:
+                self._workers.discard(worker)
+            parent.close()
+            raise
+        finally:
+            child.close()  # the parent keeps no copy, so it sees EOF when the worker dies
+        return worker
+
+    def wait_ready(self, timeout: float = 120.0) -> None:
+        """Block until every worker has loaded the dataset; StoreUnavailable if one cannot."""
+        with self._cond:
+            done = self._cond.wait_for(
+                lambda: self._closed or self._failure is not None
+                or sum(w.ready for w in self._workers) >= self.size, timeout)
+            if self._failure:
+                raise StoreUnavailable(self._failure)
+            if not done or self._closed:
+                raise StoreUnavailable(f"the query workers were not ready within {timeout:g} s")
+
+    @property
+    def worker_pids(self) -> list[int]:
+        """Process ids of the ready workers (for monitoring and tests)."""
+        with self._cond:
+            return sorted(w.process.pid for w in self._workers if w.ready and w.process.pid)
+
+    def close(self) -> None:
+        """Kill every worker; further requests raise StoreUnavailable."""
+        with self._cond:
+            self._closed = True
+            workers, self._workers = list(self._workers), set()
+            self._cond.notify_all()
+        for worker in workers:
+            _kill(worker)
+
+
+def _receive(worker: _Worker, deadline: float, timeout: float) -> Any:
+    if not worker.conn.poll(max(0.0, deadline - time.monotonic())):
+        raise QueryTimeout(f"the query ran longer than {timeout:.1f} s and was stopped; narrow it or add LIMIT")
+    return worker.conn.recv()
+
+
+def _kill(worker: _Worker) -> None:
+    with contextlib.suppress(ValueError, AssertionError, OSError):  # not started yet, or already closed
+        if worker.process.is_alive():
+            worker.process.kill()
+        worker.process.join(timeout=2)
+    worker.conn.close()
