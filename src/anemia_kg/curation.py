@@ -101,12 +101,24 @@ def _normalise_with_index(text: str) -> tuple[str, list[int]]:
     return "".join(out), index
 
 
-def anchor_quote(article: Article, quote: str) -> tuple[AnchoredQuote | None, str | None]:
-    """Locate ``quote`` inside exactly one evidence unit; otherwise say why not."""
+NormalisedUnits = tuple[tuple[EvidenceUnit, str, list[int]], ...]
+
+
+def normalised_units(article: Article) -> NormalisedUnits:
+    """Every unit with its normalised text and index map, computed once per article (not once per quote)."""
+    return tuple((unit, *_normalise_with_index(unit.text)) for unit in article.units)
+
+
+def anchor_quote(article: Article, quote: str,
+                 units: NormalisedUnits | None = None) -> tuple[AnchoredQuote | None, str | None]:
+    """Locate ``quote`` inside exactly one evidence unit; otherwise say why not.
+
+    Pass ``units`` (from :func:`normalised_units`) when anchoring many quotes, so that the article is
+    normalised once rather than once per quote.
+    """
     wanted = normalise(quote)
     hits: list[tuple[EvidenceUnit, int, list[int]]] = []
-    for unit in article.units:
-        norm, index = _normalise_with_index(unit.text)
+    for unit, norm, index in units if units is not None else normalised_units(article):
         pos = norm.find(wanted)
         if pos >= 0:
             hits.append((unit, pos, index))
@@ -242,6 +254,7 @@ def check_claims(
 ) -> tuple[list[CuratedClaim], list[Problem]]:
     """Anchor every quote and check every claim; return the curated claims and all problems found."""
     by_id = {e.id: e for e in entities}
+    units = normalised_units(article)
     seen: dict[str, Claim] = {}
     curated: list[CuratedClaim] = []
     problems: list[Problem] = []
@@ -256,7 +269,7 @@ def check_claims(
         _check_qualifiers(claim, report)
         quotes = []
         for quote in claim.evidence:
-            anchored, why = anchor_quote(article, quote.text)
+            anchored, why = anchor_quote(article, quote.text, units)
             if anchored is None:
                 report(f"quote {quote.text!r}: {why}", quote.line)
                 continue
@@ -327,8 +340,9 @@ def compute_coverage(article: Article, curated: Sequence[CuratedClaim], waivers:
     covered = frozenset(q.unit.id for c in curated for q in c.quotes)
     waived: set[str] = set()
     problems: list[Problem] = []
+    normalised = normalised_units(article) if waivers else ()
     for w in waivers:
-        anchored, why = anchor_quote(article, w.quote)
+        anchored, why = anchor_quote(article, w.quote, normalised)
         if anchored is None:
             problems.append(Problem(file, w.line, f"waiver {w.quote!r}: {why}"))
         elif anchored.unit.citations:
