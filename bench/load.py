@@ -1,0 +1,166 @@
+"""Load generators: ``wrk`` (Debian package) when installed, else a bounded asyncio/httpx client.
+
+Both send one request (a GET URL with fixed headers) over ``connections`` keep-alive connections for a fixed
+``duration`` and report a :class:`Load`: requests, throughput, p50/p99 latency and errors (non-2xx answers,
+socket errors and timeouts). Both stop by themselves: wrk after ``-d``, the httpx client after ``duration``
+seconds or ``max_requests`` requests, whichever comes first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import math
+import re
+import shutil
+import statistics
+import subprocess
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+
+
+@dataclass(frozen=True)
+class Load:
+    """What one load run measured; latencies in milliseconds."""
+
+    client: str
+    connections: int
+    duration: float
+    requests: int
+    throughput: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def have_wrk() -> bool:
+    return shutil.which("wrk") is not None
+
+
+def run_load(url: str, headers: dict[str, str], *, connections: int, duration: float, timeout: float,
+             client: str = "auto", max_requests: int = 1_000_000) -> Load:
+    """Drive ``url`` with ``client`` ("wrk", "httpx" or "auto": wrk if installed)."""
+    if client == "auto":
+        client = "wrk" if have_wrk() else "httpx"
+    if client == "wrk":
+        return run_wrk(url, headers, connections=connections, duration=duration, timeout=timeout)
+    return asyncio.run(run_httpx(url, headers, connections=connections, duration=duration, timeout=timeout,
+                                 max_requests=max_requests))
+
+
+# --- wrk ----------------------------------------------------------------------------------------------
+
+
+def run_wrk(url: str, headers: dict[str, str], *, connections: int, duration: float, timeout: float) -> Load:
+    threads = min(2, connections)
+    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration))}s", "--latency",
+           f"--timeout={max(1, round(timeout))}s"]
+    for name, value in headers.items():
+        cmd += ["-H", f"{name}: {value}"]
+    out = subprocess.run(cmd + [url], check=True, capture_output=True, text=True,
+                         timeout=duration + timeout + 30).stdout
+    return parse_wrk(out, connections=connections, duration=duration)
+
+
+def _ms(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text.strip())
+    if not match:
+        raise ValueError(f"not a wrk latency: {text!r}")
+    return float(match.group(1)) * UNITS[match.group(2)]
+
+
+def parse_wrk(out: str, *, connections: int, duration: float) -> Load:
+    """The figures of wrk's ``--latency`` report (raises ValueError if the report lacks them)."""
+    requests = re.search(r"^\s*(\d+) requests in ([\d.]+)(\w+)", out, re.M)
+    rate = re.search(r"^Requests/sec:\s+([\d.]+)", out, re.M)
+    if not (requests and rate):
+        raise ValueError(f"unexpected wrk output:\n{out}")
+    p50 = re.search(r"^\s*50%\s+(\S+)", out, re.M)
+    p99 = re.search(r"^\s*99%\s+(\S+)", out, re.M)
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    errors = int(non2xx.group(1)) if non2xx else 0
+    if sockets:
+        errors += sum(int(g) for g in sockets.groups())
+    count = int(requests.group(1))
+    return Load("wrk", connections, duration, count, float(rate.group(1)),
+                _ms(p50.group(1)) if p50 and count else float("nan"),
+                _ms(p99.group(1)) if p99 and count else float("nan"), errors)
+
+
+# --- asyncio + httpx -----------------------------------------------------------------------------------
+
+
+async def run_httpx(url: str, headers: dict[str, str], *, connections: int, duration: float, timeout: float,
+                    max_requests: int) -> Load:
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + duration
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    async with httpx.AsyncClient(headers=headers, timeout=timeout, limits=limits) as client:
+
+        async def worker() -> None:
+            nonlocal errors
+            while time.perf_counter() < deadline and len(latencies) + errors < max_requests:
+                started = time.perf_counter()
+                try:
+                    response = await client.get(url)
+                    await response.aread()
+                    ok = response.status_code < 400
+                except httpx.HTTPError:
+                    ok = False
+                if ok:
+                    latencies.append((time.perf_counter() - started) * 1000)
+                else:
+                    errors += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(connections)))
+        elapsed = time.perf_counter() - started
+    return Load("httpx", connections, round(elapsed, 3), len(latencies) + errors,
+                (len(latencies) + errors) / elapsed if elapsed else 0.0,
+                percentile(latencies, 50), percentile(latencies, 99), errors)
+
+
+def percentile(values: list[float], p: float) -> float:
+    """The ``p``-th percentile (nearest rank); NaN for no values."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, math.ceil(p / 100 * len(ordered)) - 1))
+    return ordered[rank]
+
+
+def sequential_median(url: str, headers: dict[str, str], *, repeat: int, budget: float,
+                      timeout: float) -> tuple[float, int]:
+    """Median latency (ms) of ``repeat`` requests one after another on one keep-alive connection.
+
+    The client is the standard library's ``http.client``: its own cost per request is a few microseconds,
+    where httpx's is about a millisecond, which would hide the difference between fast servers.
+    """
+    parts = urlsplit(url)
+    target = parts.path + ("?" + parts.query if parts.query else "")
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    times: list[float] = []
+    deadline = time.perf_counter() + budget
+    try:
+        while len(times) < repeat and time.perf_counter() < deadline:
+            started = time.perf_counter()
+            conn.request("GET", target, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            if response.status != 200:
+                raise RuntimeError(f"{url}: HTTP {response.status} while timing it")
+            times.append((time.perf_counter() - started) * 1000)
+    finally:
+        conn.close()
+    return statistics.median(times), len(times)

@@ -1,0 +1,246 @@
+"""Turn one results file of ``python -m bench`` into the tables of docs/benchmarks.md and its plot.
+
+``python -m bench.report RESULTS.json [--doc docs/benchmarks.md] [--plot docs/benchmarks.png]`` replaces the
+part of the document between ``<!-- results:start -->`` and ``<!-- results:end -->`` (the hand-written
+analysis around it stays) and draws throughput and latency against corpus size, one line per server.
+Every figure in the tables comes from that one run, so the ratios compare servers measured side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "benchmarks.md"
+PLOT = ROOT / "docs" / "benchmarks.png"
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+OURS = "anemia-kg"
+
+
+def _fmt(value: Any, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _load(entry: dict[str, Any]) -> dict[str, Any] | None:
+    return entry.get("load")
+
+
+def _server(corpus: dict[str, Any], name: str) -> dict[str, Any] | None:
+    return next((s for s in corpus["servers"] if s["name"] == name and "requests" in s), None)
+
+
+def _sparql_names(corpus: dict[str, Any]) -> list[str]:
+    return sorted(corpus["inprocess_ms"])
+
+
+def geomean(values: list[float]) -> float:
+    values = [v for v in values if v and v > 0 and not math.isnan(v)]
+    return math.exp(statistics.fmean(math.log(v) for v in values)) if values else float("nan")
+
+
+def throughput(server: dict[str, Any] | None, names: list[str]) -> list[float]:
+    """Loaded throughput of each request (NaN when not loaded)."""
+    if server is None:
+        return [float("nan")] * len(names)
+    out = []
+    for name in names:
+        load = _load(server["requests"].get(name, {}))
+        out.append(load["throughput"] if load else float("nan"))
+    return out
+
+
+def sparql_table(corpus: dict[str, Any]) -> list[str]:
+    names = _sparql_names(corpus)
+    servers = [s for s in corpus["servers"] if "requests" in s]
+    head = "| query | " + " | ".join(f"{s['name']} req/s (p50 / p99 ms)" for s in servers)
+    head += " | anemia-kg / oxigraph | anemia-kg / rdflib-endpoint |"
+    lines = [head, "|" + "---|" * (len(servers) + 3)]
+    ours, ox, rdf = (_server(corpus, n) for n in (OURS, "oxigraph", "rdflib-endpoint"))
+    for name in names:
+        cells = []
+        for s in servers:
+            entry = s["requests"].get(name, {})
+            load = _load(entry)
+            if entry.get("correct") is False:
+                cells.append("**wrong answer**")
+            elif load:
+                errors = f", **{load['errors']} errors**" if load["errors"] else ""
+                cells.append(f"{load['throughput']:,.0f} ({load['p50_ms']:.2f} / {load['p99_ms']:.1f}{errors})")
+            elif "sequential_ms" in entry:
+                cells.append(f"{1000 / entry['sequential_ms']:,.2f} (one at a time: {entry['sequential_ms']:,.0f} ms)")
+            else:
+                cells.append(entry.get("skipped", "–"))
+        t_ours, t_ox, t_rdf = (throughput(s, [name])[0] for s in (ours, ox, rdf))
+        rdf_t = t_rdf if not math.isnan(t_rdf) else _sequential_rate(rdf, name)
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {_ratio(t_ours, t_ox)} | {_ratio(t_ours, rdf_t)} |")
+    return lines
+
+
+def _sequential_rate(server: dict[str, Any] | None, name: str) -> float:
+    entry = (server or {}).get("requests", {}).get(name, {})
+    return 1000 / entry["sequential_ms"] if entry.get("sequential_ms") else float("nan")
+
+
+def _ratio(a: float, b: float) -> str:
+    if math.isnan(a) or math.isnan(b) or not b:
+        return "–"
+    return f"{a / b:.2f}x" if a / b < 100 else f"{a / b:,.0f}x"
+
+
+def api_table(corpus: dict[str, Any]) -> list[str]:
+    lines = ["| request | server | req/s | p50 ms | p99 ms | errors | one at a time, ms |",
+             "|---|---|---|---|---|---|---|"]
+    for s in corpus["servers"]:
+        for name, entry in s.get("requests", {}).items():
+            if not name.startswith("api-"):
+                continue
+            load = _load(entry) or {}
+            cells = [_fmt(load.get("throughput"), 0), _fmt(load.get("p50_ms"), 2), _fmt(load.get("p99_ms"), 2),
+                     _fmt(load.get("errors")), _fmt(entry.get("sequential_ms"), 2)]
+            lines.append(f"| {name} | {s['name']} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def inprocess_table(corpus: dict[str, Any]) -> list[str]:
+    """Each query's median alone: in-process pyoxigraph vs each server over HTTP (one connection)."""
+    servers = [s for s in corpus["servers"] if "requests" in s]
+    lines = ["| query | pyoxigraph in-process ms | " + " | ".join(f"{s['name']} ms" for s in servers)
+             + " | anemia-kg / in-process |", "|" + "---|" * (len(servers) + 3)]
+    ours = _server(corpus, OURS)
+    for name in _sparql_names(corpus):
+        base = corpus["inprocess_ms"][name]
+        cells = [_fmt(s["requests"].get(name, {}).get("sequential_ms"), 2) for s in servers]
+        mine = (ours or {}).get("requests", {}).get(name, {}).get("sequential_ms")
+        lines.append(f"| {name} | {base:.2f} | " + " | ".join(cells) + f" | {_ratio(mine or float('nan'), base)} |")
+    return lines
+
+
+def startup_table(results: dict[str, Any]) -> list[str]:
+    lines = ["| scale | triples | server | start-up to first answer, s | memory idle, MB | memory peak, MB |",
+             "|---|---|---|---|---|---|"]
+    for c in results["corpora"]:
+        for s in c["servers"]:
+            if "requests" not in s:
+                lines.append(f"| {c['scale']} | {c['triples']:,} | {s['name']} | {s.get('skipped', '–')} | | |")
+                continue
+            lines.append(f"| {c['scale']} | {c['triples']:,} | {s['name']} | {s['startup_s']:.2f} | "
+                         f"{s['idle_rss_mb']:,.0f} | {s['peak_rss_mb']:,.0f} |")
+    return lines
+
+
+def scaling_table(results: dict[str, Any]) -> list[str]:
+    lines = ["| scale | triples | N-Quads MB | build s | pyoxigraph load (memory) s | Oxigraph load (file) s | "
+             "anemia-kg store s | knowledge model s | causal graph s (nodes / edges) | path search median ms |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for c in results["corpora"]:
+        load, paths = c["load_s"], c["paths"]
+        median = statistics.median(paths["median_ms"].values()) if paths["median_ms"] else float("nan")
+        lines.append(f"| {c['scale']} | {c['triples']:,} | {c['nquads_mb']} | {_fmt(c['build_s'], 1)} | "
+                     f"{_fmt(load.get('pyoxigraph in memory'), 2)} | {_fmt(load.get('oxigraph load (file)'), 2)} | "
+                     f"{_fmt(load.get('anemia-kg store (file)'), 2)} | {paths['knowledge_load_s']:.2f} | "
+                     f"{paths['graph_build_s']:.3f} ({paths['nodes']:,} / {paths['edges']:,}) | {median:.2f} |")
+    return lines
+
+
+def render(results: dict[str, Any], source: str) -> str:
+    m, v, s = results["machine"], results["versions"], results["settings"]
+    out = [
+        f"Run of {results['started']} (`{source}`), on {m['cpus']} CPUs ({m['cpu']}), {m['memory_gb']} GB RAM, "
+        f"Linux {m['kernel']}, Python {m['python']}.",
+        "",
+        "Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()) + ".",
+        "",
+        f"Load: {s['client']}, {s['connections']} connections, {s['duration']:g} s per request and server; medians "
+        f"of up to {s['repeat']} requests one at a time; a request slower than {s['slow']:g} s is not loaded.",
+        "",
+    ]
+    for c in results["corpora"]:
+        out += [f"### Scale {c['scale']}: {c['triples']:,} triples", "", "SPARQL, under load:", ""]
+        out += sparql_table(c) + ["", "SPARQL, one request at a time (median):", ""]
+        out += inprocess_table(c)
+        api = api_table(c)
+        if len(api) > 2:
+            out += ["", "HTTP API (this server only):", ""] + api
+        out.append("")
+    out += ["### Start-up and memory", ""] + startup_table(results) + [""]
+    out += ["### Build, load and path search against corpus size", ""] + scaling_table(results) + [""]
+    return "\n".join(out)
+
+
+def plot(results: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    corpora = results["corpora"]
+    names = sorted({s["name"] for c in corpora for s in c["servers"] if "requests" in s})
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for name in names:
+        xs, tput, lat = [], [], []
+        for c in corpora:
+            server = _server(c, name)
+            if server is None:
+                continue
+            queries = _sparql_names(c)
+            xs.append(c["triples"])
+            tput.append(geomean(throughput(server, queries)))
+            lat.append(geomean([server["requests"].get(q, {}).get("sequential_ms", float("nan")) for q in queries]))
+        left.plot(xs, tput, marker="o", label=name)
+        right.plot(xs, lat, marker="o", label=name)
+    for ax, title, unit in ((left, "SPARQL throughput under load", "requests/s (geometric mean of the queries)"),
+                            (right, "SPARQL latency, one request at a time", "ms (geometric mean of medians)")):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("triples")
+        ax.set_ylabel(unit)
+        ax.set_title(title)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=110)
+    os.replace(tmp, path)
+
+
+def update_doc(doc: Path, block: str) -> None:
+    text = doc.read_text(encoding="utf-8")
+    if START not in text or END not in text:
+        raise SystemExit(f"{doc}: the markers {START} and {END} are missing")
+    head, _, rest = text.partition(START)
+    _, _, tail = rest.partition(END)
+    tmp = doc.with_suffix(".tmp")
+    tmp.write_text(f"{head}{START}\n{block}\n{END}{tail}", encoding="utf-8")
+    os.replace(tmp, doc)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.report", description=__doc__.split("\n\n")[0])
+    ap.add_argument("results", type=Path)
+    ap.add_argument("--doc", type=Path, default=DOC)
+    ap.add_argument("--plot", type=Path, default=PLOT)
+    args = ap.parse_args(argv)
+    results = json.loads(args.results.read_text())
+    try:
+        source = str(args.results.resolve().relative_to(ROOT))
+    except ValueError:
+        source = str(args.results)
+    update_doc(args.doc, render(results, source))
+    plot(results, args.plot)
+    print(f"updated {args.doc} and {args.plot}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,366 @@
+"""The benchmark runner: ``python -m bench`` (see bench/README.md and docs/benchmarks.md).
+
+For each corpus size it generates (or reuses) a synthetic corpus built by the project's own build, computes
+every expected answer in-process with pyoxigraph, then starts each server in turn on loopback (never two at
+once), checks every answer against the expected one, drives each request with the same load
+(:mod:`bench.load`) and records throughput, p50/p99 latency, errors, start-up time and the peak memory of the
+server's whole process tree. Beside the servers it times the build, the loads and the path search in-process.
+Everything is bounded: request durations, timeouts, a per-request budget for the slowest peer. The results go
+to one JSON file; ``python -m bench.report`` turns that into docs/benchmarks.md and its plot.
+
+``--smoke`` is the CI run: the real article only, one-second loads, and a non-zero exit if any server gives a
+wrong answer or an error. It asserts correctness, never timings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import pyoxigraph as ox
+
+from anemia_kg.build import Paths
+from anemia_kg.causal import build_graph, explain, find_paths
+from anemia_kg.knowledge import Knowledge, load_knowledge, select_from_store
+from anemia_kg.store import prepare_disk_store
+
+from . import servers
+from .load import Load, run_load, sequential_median
+
+BENCH = Path(__file__).resolve().parent
+QUERIES = BENCH / "queries"
+CORPORA = BENCH / ".corpora"  # generated corpora, reused between runs (git-ignored)
+RESULTS = BENCH / "results"
+SPARQL_JSON = "application/sparql-results+json"
+# The API requests (this project's server only): the article's own question, asked four ways.
+API_REQUESTS = {
+    "api-search": ("/api/entities", {"q": "neuro", "limit": "10"}),
+    "api-entity": ("/api/entities/vitamin_b12_deficiency", {}),
+    "api-paths": ("/api/paths", {"source": "vitamin_b12_deficiency", "target": "joint_pain"}),
+    "api-explain": ("/api/explain", {"finding": "muscle_cramping"}),
+}
+PATH_PAIRS = [("vitamin_b12_deficiency", "joint_pain"), ("vitamin_b12_deficiency", "muscle_cramping"),
+              ("anemia", "peripheral_neuropathy"), ("vitamin_b12_deficiency", "altered_gait")]
+
+
+@dataclass(frozen=True)
+class Corpus:
+    scale: int
+    root: Path
+    nquads: Path
+    triples: int
+    build_seconds: float | None  # wall time of `anemia-kg build` when this run built it
+
+
+def queries() -> dict[str, str]:
+    """The benchmark's SPARQL queries, by file stem."""
+    return {p.stem: p.read_text(encoding="utf-8") for p in sorted(QUERIES.glob("*.rq"))}
+
+
+# --- corpora -------------------------------------------------------------------------------------------
+
+
+def ensure_corpus(scale: int, corpora: Path, log: Callable[[str], None]) -> Corpus:
+    """The corpus of ``scale`` under ``corpora``: generated and built (timed) unless already there."""
+    root = corpora / f"scale-{scale}"
+    paths = Paths(root)
+    meta = root / "bench-corpus.json"
+    if not (paths.built("nq").exists() and meta.exists()):
+        log(f"generating the scale-{scale} corpus in {root}")
+        subprocess.run([sys.executable, "-m", "bench.generate", "--scale", str(scale), "--out", str(root),
+                        "--no-build"], check=True, cwd=BENCH.parent)
+        log(f"building it with `anemia-kg build` (scale {scale})")
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "anemia_kg.cli", "--root", str(root), "build"], check=True,
+                       stdout=subprocess.DEVNULL, cwd=BENCH.parent)
+        seconds = time.perf_counter() - started
+        report = json.loads((paths.out / "build-report.json").read_text())
+        meta.write_text(json.dumps({"scale": scale, "build_seconds": round(seconds, 2),
+                                    "triples": report["triples"]}) + "\n")
+    data = json.loads(meta.read_text())
+    return Corpus(scale, root, paths.built("nq"), data["triples"], data.get("build_seconds"))
+
+
+# --- expected answers, in-process -------------------------------------------------------------------------
+
+
+def canonical(answer: dict[str, Any]) -> Any:
+    """A SPARQL JSON result in an engine-independent form: the boolean, or the sorted rows of values."""
+    if "boolean" in answer:
+        return bool(answer["boolean"])
+    names = answer["head"]["vars"]
+    rows = [tuple((v, row[v]["value"]) for v in names if v in row) for row in answer["results"]["bindings"]]
+    return sorted(rows)
+
+
+def inprocess(store: ox.Store, text: str, repeat: int, budget: float) -> tuple[Any, float]:
+    """The expected answer of ``text`` (union default graph) and the in-process median time in ms."""
+    answer = json.loads(store.query(text, use_default_graph_as_union=True).serialize(
+        format=ox.QueryResultsFormat.JSON).decode())
+    times: list[float] = []
+    deadline = time.perf_counter() + budget
+    while len(times) < repeat and time.perf_counter() < deadline:
+        started = time.perf_counter()
+        store.query(text, use_default_graph_as_union=True).serialize(format=ox.QueryResultsFormat.JSON)
+        times.append((time.perf_counter() - started) * 1000)
+    return canonical(answer), statistics.median(times)
+
+
+def api_expected(k: Knowledge, causal: Any) -> dict[str, Any]:
+    """What each API request must answer, computed with the same domain functions in-process."""
+    return {
+        "api-search": [e.id for e, _ in k.search("neuro", limit=10)],
+        "api-entity": len(k.relations("vitamin_b12_deficiency")),
+        "api-paths": [[n["id"] for n in p["nodes"]] for p in find_paths(causal, "vitamin_b12_deficiency",
+                                                                         "joint_pain")],
+        "api-explain": sorted(c["entity"]["id"] for c in explain(causal, "muscle_cramping")["causes"]),
+    }
+
+
+def api_canonical(name: str, body: dict[str, Any]) -> Any:
+    if name == "api-search":
+        return [r["id"] for r in body["results"]]
+    if name == "api-entity":
+        return len(body["relations"])
+    if name == "api-paths":
+        return [[n["id"] for n in p["nodes"]] for p in body["paths"]]
+    return sorted(c["entity"]["id"] for c in body["causes"])
+
+
+def path_timings(k: Knowledge, repeat: int) -> dict[str, Any]:
+    """Build time of the causal graph and the median time of each path search, in-process."""
+    started = time.perf_counter()
+    causal = build_graph(k, "causal")
+    graph_seconds = time.perf_counter() - started
+    medians = {}
+    for source, target in PATH_PAIRS:
+        if source not in causal or target not in causal:
+            continue
+        times = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            find_paths(causal, source, target)
+            times.append((time.perf_counter() - started) * 1000)
+        medians[f"{source}->{target}"] = round(statistics.median(times), 3)
+    return {"graph_build_s": round(graph_seconds, 3), "nodes": causal.number_of_nodes(),
+            "edges": causal.number_of_edges(), "median_ms": medians}
+
+
+# --- one server -----------------------------------------------------------------------------------------------
+
+
+def measure_server(spec: servers.ServerSpec, requests: dict[str, tuple[str, dict[str, str]]],
+                   expected: dict[str, Any], args: argparse.Namespace, logs: Path,
+                   log: Callable[[str], None]) -> dict[str, Any]:
+    """Start ``spec``, check and load every request, stop it; its figures."""
+    result: dict[str, Any] = {"name": spec.name, "requests": {}}
+    with servers.running(spec, logs) as server:
+        result["startup_s"] = round(server.startup, 3)
+        result["idle_rss_mb"] = round(server.rss() / 2**20, 1)
+        log(f"  {spec.name}: first answer after {server.startup:.2f} s, {result['idle_rss_mb']} MB")
+        with httpx.Client(timeout=args.slow) as client:
+            for name, (path, params) in requests.items():
+                url = spec.base + path + ("?" + urlencode(params) if params else "")
+                headers = {"Accept": SPARQL_JSON} if path == "sparql" else {"Accept": "application/json"}
+                if path == "sparql":
+                    url = spec.sparql_url + "?" + urlencode(params)
+                entry = check_and_load(client, name, url, headers, expected[name], args, log)
+                result["requests"][name] = entry
+        result["peak_rss_mb"] = round(server.peak_rss / 2**20, 1)
+    return result
+
+
+def check_and_load(client: httpx.Client, name: str, url: str, headers: dict[str, str], expected: Any,
+                   args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, Any]:
+    """Check one request's answer, then (if it is right and fast enough) load it and time it alone."""
+    started = time.perf_counter()
+    try:
+        response = client.get(url, headers=headers)
+    except httpx.TimeoutException:
+        log(f"    {name}: no answer within {args.slow:.0f} s; not loaded")
+        return {"correct": None, "skipped": f"no answer within {args.slow:.0f} s"}
+    first = time.perf_counter() - started
+    if response.status_code != 200:
+        log(f"    {name}: HTTP {response.status_code}: {response.text[:300]}")
+        return {"correct": False, "status": response.status_code, "detail": response.text[:300]}
+    body = response.json()
+    got = api_canonical(name, body) if name.startswith("api-") else canonical(body)
+    if got != expected:
+        log(f"    {name}: WRONG ANSWER (expected {str(expected)[:200]}, got {str(got)[:200]})")
+        return {"correct": False}
+    entry: dict[str, Any] = {"correct": True, "first_s": round(first, 4)}
+    if first * 4 > args.duration * 2 and first > 1:  # a handful of requests at best: time it, don't load it
+        entry["sequential_ms"] = round(first * 1000, 1)
+        entry["skipped"] = f"one answer takes {first:.1f} s: not loaded"
+        log(f"    {name}: {first:.2f} s per answer; not loaded")
+        return entry
+    median, _count = sequential_median(url, headers, repeat=args.repeat, budget=args.duration, timeout=args.slow)
+    entry["sequential_ms"] = round(median, 3)
+    load: Load = run_load(url, headers, connections=args.connections, duration=args.duration,
+                          timeout=args.slow, client=args.client)
+    entry["load"] = load.to_dict()
+    log(f"    {name}: {load.throughput:8.1f} req/s  p50 {load.p50_ms:7.2f} ms  p99 {load.p99_ms:7.2f} ms  "
+        f"errors {load.errors}  (alone: {median:.2f} ms)")
+    return entry
+
+
+# --- one corpus ---------------------------------------------------------------------------------------------
+
+
+def measure_corpus(corpus: Corpus, args: argparse.Namespace, work: Path, log: Callable[[str], None]) -> dict[str, Any]:
+    log(f"scale {corpus.scale}: {corpus.triples:,} triples ({corpus.nquads.stat().st_size / 2**20:.1f} MB N-Quads)")
+    out: dict[str, Any] = {"scale": corpus.scale, "triples": corpus.triples,
+                           "nquads_mb": round(corpus.nquads.stat().st_size / 2**20, 1),
+                           "build_s": corpus.build_seconds, "load_s": {}, "servers": []}
+    started = time.perf_counter()
+    store = ox.Store()
+    store.bulk_load(path=str(corpus.nquads), format=ox.RdfFormat.N_QUADS)
+    out["load_s"]["pyoxigraph in memory"] = round(time.perf_counter() - started, 3)
+    texts = queries()
+    expected: dict[str, Any] = {}
+    out["inprocess_ms"] = {}
+    for name, text in texts.items():
+        expected[name], median = inprocess(store, text, args.repeat, args.duration)
+        out["inprocess_ms"][name] = round(median, 3)
+    started = time.perf_counter()
+    k = load_knowledge(select_from_store(store))
+    out["paths"] = {"knowledge_load_s": round(time.perf_counter() - started, 3), **path_timings(k, args.repeat)}
+    expected.update(api_expected(k, build_graph(k, "causal")))
+    del store, k
+
+    ox_store = work / f"oxigraph-{corpus.scale}"
+    out["load_s"]["oxigraph load (file)"] = round(servers.oxigraph_load(corpus.nquads, ox_store), 3)
+    our_store = work / f"anemia-kg-{corpus.scale}"
+    started = time.perf_counter()
+    prepare_disk_store(corpus.nquads, our_store)
+    out["load_s"]["anemia-kg store (file)"] = round(time.perf_counter() - started, 3)
+
+    sparql = {name: ("sparql", {"query": text}) for name, text in texts.items()}
+    specs: list[tuple[servers.ServerSpec, dict[str, Any]]] = []
+    for name in args.servers:
+        if name == "anemia-kg":
+            specs.append((servers.anemia_kg(corpus.root, our_store), {**sparql, **API_REQUESTS}))
+        elif name == "anemia-kg-memory":
+            specs.append((servers.anemia_kg(corpus.root, None), {**sparql, **API_REQUESTS}))
+        elif name == "anemia-kg-cache":
+            specs.append((servers.anemia_kg(corpus.root, our_store, cache=True), {**sparql, **API_REQUESTS}))
+        elif name == "oxigraph":
+            specs.append((servers.oxigraph(ox_store), sparql))
+        elif name == "rdflib-endpoint":
+            if corpus.triples > args.rdflib_max_triples:
+                out["servers"].append({"name": "rdflib-endpoint", "skipped":
+                                       f"more than --rdflib-max-triples={args.rdflib_max_triples:,} triples"})
+                continue
+            specs.append((servers.rdflib_endpoint(corpus.nquads), sparql))
+    for spec, requests in specs:
+        out["servers"].append(measure_server(spec, requests, expected, args, work / "logs", log))
+    return out
+
+
+# --- the run ------------------------------------------------------------------------------------------------------
+
+
+def machine() -> dict[str, Any]:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    mem = next((int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                if line.startswith("MemTotal")), 0)
+    return {"cpus": os.cpu_count(), "cpu": cpu, "memory_gb": round(mem / 2**20, 1), "kernel": platform.release(),
+            "python": platform.python_version()}
+
+
+def versions() -> dict[str, str]:
+    found = {}
+    for dist in ("anemia-kg", "pyoxigraph", "oxigraph", "rdflib", "rdflib-endpoint", "fastapi", "uvicorn",
+                 "httpx", "networkx"):
+        try:
+            found[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            found[dist] = "not installed"
+    try:
+        wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.splitlines()
+        found["wrk"] = wrk[0].split()[1] if wrk else "unknown"
+    except OSError:
+        found["wrk"] = "not installed"
+    return found
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--scales", default="1,10", help="corpus sizes in articles' worth, comma-separated "
+                                                     "(1 = the real article; 320 is about 1,000,000 triples)")
+    ap.add_argument("--servers", default="anemia-kg,oxigraph,rdflib-endpoint",
+                    help="comma-separated: anemia-kg, anemia-kg-memory, anemia-kg-cache, oxigraph, rdflib-endpoint")
+    ap.add_argument("--duration", type=float, default=5.0, help="seconds of load per request and server")
+    ap.add_argument("--connections", type=int, default=4)
+    ap.add_argument("--repeat", type=int, default=50, help="sequential repetitions for the median latencies")
+    ap.add_argument("--slow", type=float, default=60.0, help="seconds one answer may take before it is skipped")
+    ap.add_argument("--client", choices=["auto", "wrk", "httpx"], default="auto")
+    ap.add_argument("--rdflib-max-triples", type=int, default=1_100_000)
+    ap.add_argument("--corpora", type=Path, default=CORPORA)
+    ap.add_argument("--out", type=Path, default=None, help="results JSON (default bench/results/<date>.json)")
+    ap.add_argument("--smoke", action="store_true", help="CI: the real article, 1 s loads; fail on a wrong answer")
+    args = ap.parse_args(argv)
+    if args.smoke:
+        args.scales, args.duration, args.repeat, args.connections = "1", 1.0, 5, 2
+    args.scale_list = [int(s) for s in args.scales.split(",") if s.strip()]
+    args.servers = [s.strip() for s in args.servers.split(",") if s.strip()]
+    return args
+
+
+def failures(results: dict[str, Any]) -> list[str]:
+    """Every wrong answer or load error of a run, as readable lines."""
+    bad = []
+    for corpus in results["corpora"]:
+        for server in corpus["servers"]:
+            for name, entry in server.get("requests", {}).items():
+                if entry.get("correct") is False:
+                    bad.append(f"scale {corpus['scale']}: {server['name']}: {name}: wrong answer {entry}")
+                elif entry.get("load", {}).get("errors"):
+                    bad.append(f"scale {corpus['scale']}: {server['name']}: {name}: "
+                               f"{entry['load']['errors']} errors under load")
+    return bad
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+
+    def log(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    results: dict[str, Any] = {"started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                               "machine": machine(), "versions": versions(),
+                               "settings": {k: getattr(args, k) for k in ("duration", "connections", "repeat",
+                                                                          "slow", "client", "servers")},
+                               "corpora": []}
+    results["settings"]["client"] = args.client if args.client != "auto" else (
+        "wrk" if versions()["wrk"] != "not installed" else "httpx")
+    with tempfile.TemporaryDirectory(prefix="anemia-kg-bench-") as tmp:
+        for scale in args.scale_list:
+            corpus = ensure_corpus(scale, args.corpora, log)
+            results["corpora"].append(measure_corpus(corpus, args, Path(tmp), log))
+    out = args.out or RESULTS / f"{results['started'][:10]}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp_out = out.with_suffix(".tmp")
+    tmp_out.write_text(json.dumps(results, indent=1) + "\n")
+    os.replace(tmp_out, out)
+    log(f"wrote {out}")
+    bad = failures(results)
+    for line in bad:
+        log("FAIL " + line)
+    return 1 if bad else 0
