@@ -12,6 +12,8 @@ from types import SimpleNamespace
 import networkx as nx
 import pyoxigraph as ox
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from anemia_kg import causal
 from anemia_kg.causal import FORMULA, build_graph, explain, find_paths
@@ -321,6 +323,45 @@ def test_a_large_search_stays_within_its_bounds():
     assert all(p["score"] == round(0.9 ** 5, 6) for p in paths)
 
 
+
+def reference_paths(g: nx.DiGraph, source: str, target: str, max_hops: int, limit: int) -> list[list[str]]:
+    """The answer by definition: every simple path of at most ``max_hops`` hops, ranked, cut at ``limit``,
+    with the direct edge put in (the documented contract), found by brute force."""
+    rank = lambda p: causal._rank(g, p)  # noqa: E731
+    best = sorted(nx.all_simple_paths(g, source, target, cutoff=max_hops), key=rank)[:limit]
+    if g.has_edge(source, target) and [source, target] not in best:
+        best = sorted([*best[:limit - 1], [source, target]], key=rank)
+    return best
+
+
+CERTAINTIES = ("strong", "asserted", "possible")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_path_search_equals_brute_force_on_random_graphs(data):
+    n = data.draw(st.integers(3, 9))
+    names = [f"e{i}" for i in range(n)]
+    pairs = data.draw(st.lists(st.tuples(st.sampled_from(names), st.sampled_from(names)).filter(lambda p: p[0] != p[1]),
+                               max_size=24, unique=True))
+    predicates, citations = st.sampled_from(("causes", "mayCause", "manifestsAs")), st.sampled_from(((1,), (), (7,)))
+    claims = [claim(u, data.draw(predicates), v, certainty=data.draw(st.sampled_from(CERTAINTIES)),
+                    cites=data.draw(citations)) for u, v in pairs]
+    g = build_graph(knowledge([entity(x) for x in names], claims))
+    max_hops, limit = data.draw(st.integers(1, 6)), data.draw(st.integers(1, 8))
+    source, target = data.draw(st.sampled_from(names)), data.draw(st.sampled_from(names))
+    if source == target:
+        return
+    got = [ids(p) for p in find_paths(g, source, target, max_hops=max_hops, limit=limit, time_budget=30)]
+    assert got == reference_paths(g, source, target, max_hops, limit)
+
+
+def test_path_search_equals_brute_force_on_a_dense_layered_graph():
+    g = build_graph(layered(4, 3))
+    for max_hops, limit in ((4, 50), (3, 5), (5, 7)):
+        got = [ids(p) for p in find_paths(g, "s", "t", max_hops=max_hops, limit=limit, time_budget=30)]
+        assert got == reference_paths(g, "s", "t", max_hops, limit)
+
 # --- explain -----------------------------------------------------------------------------------------
 
 
@@ -515,3 +556,15 @@ def test_path_search_on_the_real_graph_is_fast(real_graph, capsys):
     with capsys.disabled():
         print(f"\nfind_paths on the real graph (max_hops=8, limit=50): {elapsed * 1000:.1f} ms per query")
     assert elapsed < 1.0
+
+
+def test_path_search_equals_brute_force_on_the_real_graph(real_knowledge, real_graph):
+    everything = build_graph(real_knowledge, "all")
+    for g in (real_graph, everything):
+        sources = [n for n in g if g.out_degree(n)]
+        targets = [n for n in g if g.in_degree(n)]
+        for source in sources[::3]:
+            for target in targets[::4]:
+                if source != target:
+                    got = [ids(p) for p in find_paths(g, source, target, max_hops=4, limit=5, time_budget=30)]
+                    assert got == reference_paths(g, source, target, 4, 5), (source, target)

@@ -352,7 +352,14 @@ def _score(e: Entity, key: str) -> float:
     if any(key in n for n in names):
         return 0.6
     words = {w for n in names[:-1] for w in n.split() if len(w) >= 3}
-    ratio = max(difflib.SequenceMatcher(None, key, n).ratio() for n in [*names[:-1], *words])
+    # difflib's own cheap upper bounds first (as get_close_matches does): only a name that could reach the
+    # cutoff gets the full ratio, which is the same number it always was
+    matcher = difflib.SequenceMatcher(None, key)
+    ratio = 0.0
+    for n in [*names[:-1], *words]:
+        matcher.set_seq2(n)
+        if matcher.real_quick_ratio() >= FUZZY_CUTOFF and matcher.quick_ratio() >= FUZZY_CUTOFF:
+            ratio = max(ratio, matcher.ratio())
     return round(0.5 * ratio, 4) if ratio >= FUZZY_CUTOFF else 0.0
 
 
