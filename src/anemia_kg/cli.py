@@ -278,12 +278,15 @@ def serve(
     settings = Settings(root=paths.root, store=store, endpoint=endpoint, workers=workers,
                         query_timeout=query_timeout, max_rows=max_rows)
     # Open the store before uvicorn starts, so that an unreachable engine or a broken store is one clear
-    # message rather than uvicorn's start-up traceback.
+    # message rather than uvicorn's start-up traceback. SPARQL is answered from then on; the knowledge model
+    # the API and pages use is read in the background (they answer 503 until it is in, /health included).
     with _errors("serve", (ExecutorError, OSError)):
-        services = open_services(settings)
+        services = open_services(settings, wait=False)
     try:
         err.print(f"anemia-kg serving on http://{host}:{port}/  (SPARQL: /sparql, API docs: /docs)", soft_wrap=True)
-        uvicorn.run(create_app(settings, services=services), host=host, port=port, log_level="warning")
+        # No access log: a log record per request is CPU the answers need more (errors are still logged).
+        uvicorn.run(create_app(settings, services=services), host=host, port=port, log_level="warning",
+                    access_log=False)
     finally:
         services.close()
 

@@ -80,6 +80,8 @@ class Executor(Protocol):
 
     def triple_count(self) -> int: ...
 
+    def wait_ready(self, timeout: float = 120.0) -> None: ...
+
     def close(self) -> None: ...
 
 
@@ -167,6 +169,9 @@ class _Reads(ABC):
     @abstractmethod
     def select(self, sparql: str, *, timeout: float | None = None) -> list[dict[str, Any]]:
         """SPARQL JSON result bindings of a SELECT, for internal use (no row cap)."""
+
+    def wait_ready(self, timeout: float = 120.0) -> None:
+        """Block until queries can be answered (at most ``timeout`` s); nothing to wait for by default."""
 
     def graphs(self) -> list[str]:
         """The IRIs of the dataset's named graphs, sorted."""
