@@ -8,6 +8,7 @@ duplicate keys, which PyYAML would otherwise resolve silently by keeping the las
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,10 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode, deep: bool =
     lines: dict[str, int] = {}
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
+        if not isinstance(key, Hashable):  # "? [a]": a list or mapping as a key
+            raise yaml.constructor.ConstructorError(
+                "while reading a mapping", node.start_mark, "a key must be a plain value, not a list or mapping",
+                key_node.start_mark)
         if key in lines:
             raise yaml.constructor.ConstructorError(
                 "while reading a mapping", node.start_mark,
@@ -66,8 +71,15 @@ def load_yaml(path: Path, label: str | None = None) -> Any:
         line = mark.line + 1 if mark else 0
         what = " ".join(x for x in (exc.context, exc.problem) if x)
         raise YamlError([Problem(name, line, f"YAML syntax error: {what}")]) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow (NUL, most control characters)
+        line = text.count("\n", 0, max(0, exc.position)) + 1
+        code = ord(exc.character) if isinstance(exc.character, str) else int(exc.character)
+        raise YamlError([Problem(name, line, f"character U+{code:04X} is not allowed in YAML; remove it")]) from None
     except yaml.YAMLError as exc:
         raise YamlError([Problem(name, 0, f"YAML error: {exc}")]) from None
+    except RecursionError:  # PyYAML reads nested lists and mappings recursively, one Python frame per level
+        raise YamlError([Problem(name, 1, "lists or mappings are nested too deeply to read (hundreds of "
+                                          "levels); the data files need two or three")]) from None
 
 
 def line_of(record: dict[str, Any], key: str | None = None) -> int:

@@ -14,6 +14,8 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from .. import __version__
 from . import entities, errors, meta, pages, sparql
+from .cache import CacheStats, ResponseCache
+from .security import RequestLimits, SecurityHeaders
 from .services import Services, open_services
 from .settings import Settings
 
@@ -38,8 +40,18 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
                 app.state.services.close()
 
     app = FastAPI(title="anemia-kg", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    # Outermost last: the size limits run first inside CORS (so a browser can read their 413), and the
+    # security headers wrap everything, the limits' refusals and the pages included.
+    config = settings or (services.settings if services else Settings())
+    app.add_middleware(RequestLimits, max_body_bytes=config.max_body_bytes, max_url_bytes=config.max_url_bytes,
+                       max_header_bytes=config.max_header_bytes)
     app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "POST", "OPTIONS"],
                        allow_headers=["*"])
+    app.add_middleware(SecurityHeaders, docs_paths=(app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url))
+    # Outermost of all: a cached answer is the whole answer the stack above gave, headers included. Only for
+    # the embedded store, which nothing changes while the server runs (a remote engine's data can be reloaded).
+    app.state.cache = CacheStats()
+    app.add_middleware(ResponseCache, max_bytes=0 if config.endpoint else config.cache_bytes, stats=app.state.cache)
     errors.install(app)
     app.include_router(sparql.router)
     app.include_router(entities.router)

@@ -7,10 +7,11 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from ..executor import ExecutorError
+from ..executor import ExecutorError, StoreUnavailable
 from ..knowledge import UnknownEntity
 from ..protocol import ProtocolError
 from ..results import ResultsError
+from .security import security_headers
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(ExecutorError)
     async def executor_error(_: Request, exc: ExecutorError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+        # busy, starting or reading the model: worth trying again soon (a query that timed out is not)
+        headers = {"Retry-After": "1"} if isinstance(exc, StoreUnavailable) else None
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status, headers=headers)
 
     @app.exception_handler(ResultsError)
     async def results_error(_: Request, exc: ResultsError) -> JSONResponse:
@@ -52,4 +55,6 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error")  # the trace goes to the log, never to the client
-        return JSONResponse({"detail": "internal error; the server log has the details"}, status_code=500)
+        # answered by ServerErrorMiddleware, outside every other middleware: the security headers are added here
+        return JSONResponse({"detail": "internal error; the server log has the details"}, status_code=500,
+                            headers=security_headers("application/json"))

@@ -21,3 +21,12 @@ class Settings(BaseSettings):
     max_rows: int = Field(10_000, ge=1, description="Most rows (or triples) one SPARQL answer may hold.")
     max_query_bytes: int = Field(100_000, ge=100, description="Largest accepted query text, in bytes.")
     path_time_budget: float = Field(1.0, gt=0, le=30, description="Seconds one path search may take.")
+    cache_bytes: int = Field(64 * 1024 * 1024, ge=0, description="Bytes of successful /sparql and /api answers "
+                             "kept to answer the same request again (the graph is read-only); 0 turns it off.")
+    # Request size limits (RequestLimits in security.py), checked before any route runs. The URL limit is
+    # below the 16 KiB that uvicorn's parser allows for the whole request head, so that a long GET query gets
+    # a clear 414 ("use POST") rather than the parser's bare 400.
+    max_body_bytes: int = Field(1_048_576, ge=1_024, description="Largest accepted request body, in bytes.")
+    max_url_bytes: int = Field(8_192, ge=256, description="Longest accepted URL (path and query string), in bytes.")
+    max_header_bytes: int = Field(8_192, ge=1_024,
+                                  description="Largest accepted total of header names and values, in bytes.")
