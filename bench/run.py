@@ -304,7 +304,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     ap.add_argument("--scales", default="1,10", help="corpus sizes in articles' worth, comma-separated "
                                                      "(1 = the real article; 320 is about 1,000,000 triples)")
-    ap.add_argument("--servers", default="anemia-kg,oxigraph,rdflib-endpoint",
+    ap.add_argument("--servers", default="anemia-kg,anemia-kg-cache,oxigraph,rdflib-endpoint",
                     help="comma-separated: anemia-kg, anemia-kg-memory, anemia-kg-cache, oxigraph, rdflib-endpoint")
     ap.add_argument("--duration", type=float, default=5.0, help="seconds of load per request and server")
     ap.add_argument("--connections", type=int, default=4)

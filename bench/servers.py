@@ -86,9 +86,10 @@ def anemia_kg(root: Path, store: Path | None, *, cache: bool = False, workers: i
         cmd += ["--store", str(store)]
     else:
         name += " (memory)"
-    if cache:
-        cmd += ["--cache"]
+    if cache:  # the default cache: a repeated request is answered from it
         name += " (cache)"
+    else:
+        cmd += ["--cache-mb", "0"]
     return ServerSpec(name, cmd, port, "/sparql", api=True)
 
 

@@ -172,6 +172,7 @@ class _Reads(ABC):
 
     def wait_ready(self, timeout: float = 120.0) -> None:
         """Block until queries can be answered (at most ``timeout`` s); nothing to wait for by default."""
+        return None
 
     def graphs(self) -> list[str]:
         """The IRIs of the dataset's named graphs, sorted."""
