@@ -68,6 +68,7 @@ PAGES = {  # name -> (path, selector present once the page has drawn its content
     "entity": ("/entity/peripheral_neuropathy", "#relations .relation"),
     "query": ("/query", "#yasgui .CodeMirror, #yasgui-missing, #yasgui-error:not([hidden])"),
     "references": ("/references", "#references .reference"),
+    "api docs": ("/docs", ".swagger-ui .opblock"),  # Swagger UI, from the fastapi-offline package
 }
 
 

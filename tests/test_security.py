@@ -247,17 +247,23 @@ def test_the_allowed_style_hashes_are_those_of_the_bundled_yasgui() -> None:
     assert {_hash(a) for a in attributes} == {YASGUI_STYLE_ATTRIBUTE_HASH}
 
 
-def test_the_docs_pages_allow_their_cdn_and_exactly_their_inline_script(client: httpx.Client) -> None:
-    """FastAPI's /docs and /redoc load Swagger UI and ReDoc from jsdelivr (they are the only pages that do)."""
-    for path in ("/docs", "/redoc"):
-        response = client.get(path)
-        assert response.status_code == 200
-        policy = directives(response.headers["content-security-policy"])
-        inline = re.findall(r"<script>(.*?)</script>", response.text, re.DOTALL)
-        assert policy["script-src"] == ["'self'", "https://cdn.jsdelivr.net", *(_hash(s) for s in inline)]
-        assert policy["frame-ancestors"] == ["'none'"] and policy["default-src"] == ["'none'"]
-        assert response.headers["x-content-type-options"] == "nosniff"
-    assert re.search(r"<script>", client.get("/docs").text), "Swagger UI is started by an inline script"
+def test_the_docs_page_loads_nothing_remote_and_allows_exactly_its_inline_script(client: httpx.Client) -> None:
+    """/docs is Swagger UI from the fastapi-offline package, served here; FastAPI's CDN pages are gone."""
+    response = client.get("/docs")
+    assert response.status_code == 200
+    policy = directives(response.headers["content-security-policy"])
+    inline = re.findall(r"<script>(.*?)</script>", response.text, re.DOTALL)
+    assert len(inline) == 1, "Swagger UI is started by one inline script"
+    assert policy["script-src"] == ["'self'", _hash(inline[0])]
+    assert policy["frame-ancestors"] == ["'none'"] and policy["default-src"] == ["'none'"]
+    assert not re.search(r"https?://", response.headers["content-security-policy"])
+    sources = re.findall(r"""(?:src|href)=["']([^"']+)""", response.text)
+    assert sources and all(s.startswith("/vendor/swagger-ui/") for s in sources), sources
+    for source in sources:
+        assert client.get(source).status_code == 200, source
+    assert client.get("/openapi.json").json()["info"]["title"] == "anemia-kg"
+    assert client.get("/redoc").status_code == 404
+    assert response.headers["x-content-type-options"] == "nosniff"
 
 
 def test_cors_of_the_public_apis_is_unchanged(client: httpx.Client) -> None:

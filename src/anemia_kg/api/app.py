@@ -39,7 +39,10 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             if own:
                 app.state.services.close()
 
-    app = FastAPI(title="anemia-kg", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    # FastAPI's own /docs and /redoc load Swagger UI and ReDoc from a CDN: /docs is served by pages.py instead,
+    # from the fastapi-offline package, and ReDoc is left out.
+    app = FastAPI(title="anemia-kg", version=__version__, description=DESCRIPTION, lifespan=lifespan,
+                  docs_url=None, redoc_url=None)
     # Outermost last: the size limits run first inside CORS (so a browser can read their 413), and the
     # security headers wrap everything, the limits' refusals and the pages included.
     config = settings or (services.settings if services else Settings())
@@ -47,7 +50,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
                        max_header_bytes=config.max_header_bytes)
     app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "POST", "OPTIONS"],
                        allow_headers=["*"])
-    app.add_middleware(SecurityHeaders, docs_paths=(app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url))
+    app.add_middleware(SecurityHeaders, docs_paths=(pages.DOCS,))
     # Outermost of all: a cached answer is the whole answer the stack above gave, headers included. Only for
     # the embedded store, which nothing changes while the server runs (a remote engine's data can be reloaded).
     app.state.cache = CacheStats()

@@ -7,10 +7,12 @@ served from the copy inside the pyvis package, YASGUI from ``web/vendor/yasgui``
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -21,6 +23,11 @@ from ..knowledge import AmbiguousEntity, UnknownEntity
 router = APIRouter(include_in_schema=False)
 
 SERVED = render.Links()
+DOCS = "/docs"
+SWAGGER = "/vendor/swagger-ui"
+# Swagger UI 5 (OpenAPI 3.1, which FastAPI writes) as shipped inside the fastapi-offline package; only its
+# files are used, not its application factory
+SWAGGER_FILES = Path(importlib.util.find_spec("fastapi_offline").origin or "").parent / "static"
 VIS_MEDIA = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
 
 
@@ -83,8 +90,20 @@ def _yasgui_ready(request: Request) -> bool:
     return mounted and (render.YASGUI / "yasgui.min.js").is_file()
 
 
+@router.get(DOCS)
+def docs(request: Request) -> HTMLResponse:
+    """Swagger UI over this server's OpenAPI schema, its files served from the ``fastapi-offline`` package."""
+    return get_swagger_ui_html(openapi_url=request.app.openapi_url, title="anemia-kg API",
+                               swagger_js_url=f"{SWAGGER}/swagger-ui-bundle.js",
+                               swagger_css_url=f"{SWAGGER}/swagger-ui.css",
+                               swagger_favicon_url=f"{SWAGGER}/favicon.png",
+                               swagger_ui_parameters={"validatorUrl": None})  # no badge from validator.swagger.io
+
+
 def mount_static(app: FastAPI) -> None:
-    """Serve ``web/static`` at ``/static`` and, once bundled, ``web/vendor/yasgui`` at ``/vendor/yasgui``."""
+    """Serve ``web/static`` at ``/static``, Swagger UI's files at ``/vendor/swagger-ui`` and, once bundled,
+    ``web/vendor/yasgui`` at ``/vendor/yasgui``."""
     app.mount("/static", StaticFiles(directory=render.STATIC), name="static")
+    app.mount(SWAGGER, StaticFiles(directory=SWAGGER_FILES), name="swagger-ui")
     if render.YASGUI.is_dir():
         app.mount("/vendor/yasgui", StaticFiles(directory=render.YASGUI), name="yasgui")

@@ -13,9 +13,9 @@
   ``'unsafe-inline'``;
 * every other answer (JSON, SPARQL results, RDF, CSS, JS) gets :data:`DATA_POLICY` (``default-src 'none'``):
   opened directly in a browser, nothing in it can run or load anything;
-* FastAPI's own documentation pages (``/docs``, ``/redoc``) load Swagger UI and ReDoc from cdn.jsdelivr.net and
-  run one inline script: they get :func:`docs_policy`, which allows that CDN and exactly the inline scripts
-  of the page sent (by SHA-256 hash), nothing more.
+* the API documentation page (``/docs``, Swagger UI served from the ``fastapi-offline`` package) runs one
+  inline script: it gets :func:`docs_policy`, which allows exactly the inline scripts of the page sent (by
+  SHA-256 hash) and inline styles, and nothing from another host.
 
 CORS stays as it was: these headers do not restrict who may *read* the public, read-only APIs.
 
@@ -68,7 +68,6 @@ PAGE_POLICY = "; ".join([
     "frame-ancestors 'none'",
 ])
 DATA_POLICY = "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-DOCS_CDN = "https://cdn.jsdelivr.net"
 HEADERS = {
     "x-content-type-options": "nosniff",
     "referrer-policy": "no-referrer",
@@ -79,22 +78,19 @@ _INLINE_SCRIPT = re.compile(rb"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", re.D
 
 
 def docs_policy(html: bytes) -> str:
-    """The policy of a FastAPI documentation page: its CDN and exactly the inline scripts in ``html``.
-
-    Swagger UI and ReDoc come from jsdelivr (FastAPI's default); ReDoc styles itself with injected ``<style>``
-    elements and runs a ``blob:`` worker, and its default fonts come from Google Fonts, hence the looser
-    style, font and worker sources on these two pages only.
+    """The policy of the API documentation page (Swagger UI): this origin, plus exactly the inline script
+    that starts Swagger UI (by hash). Swagger UI's React components style elements inline, hence
+    ``'unsafe-inline'`` for styles on this page only; it loads nothing from another host.
     """
     hashes = " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(body).digest()).decode()}'"
                       for body in _INLINE_SCRIPT.findall(html))
     return "; ".join([
         "default-src 'none'",
-        f"script-src 'self' {DOCS_CDN} {hashes}".rstrip(),
-        f"style-src 'self' {DOCS_CDN} https://fonts.googleapis.com 'unsafe-inline'",
-        f"img-src 'self' data: https://fastapi.tiangolo.com {DOCS_CDN}",
-        "font-src 'self' https://fonts.gstatic.com",
+        f"script-src 'self' {hashes}".rstrip(),
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data:",
+        "font-src 'self'",
         "connect-src 'self'",
-        "worker-src blob:",
         "base-uri 'none'",
         "form-action 'self'",
         "frame-ancestors 'none'",
