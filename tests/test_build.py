@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -22,6 +24,7 @@ from anemia_kg.build import Paths, build
 from anemia_kg.cli import app
 from anemia_kg.query import run
 from anemia_kg.store import open_memory_store
+from conftest import subprocess_env
 
 DATASET_FILES = ("anemia-kg.jsonld", "anemia-kg.nq", "anemia-kg.trig", "anemia-kg.ttl")
 BUILT_FILES = (*DATASET_FILES, "build-report.json")
@@ -310,3 +313,48 @@ def test_failure_while_writing_files_leaves_the_previous_build(tiny_built_copy, 
     assert len(opened) == 3
     assert project.snapshot() == before
     assert project.leftovers() == []
+
+
+# --- the xref verification: child processes and the cache ------------------------------------------------
+
+
+def _cli_build(project) -> subprocess.CompletedProcess[str]:
+    """``anemia-kg build`` in a fresh interpreter, where neither vocabulary package is loaded yet."""
+    return subprocess.run([sys.executable, "-m", "anemia_kg.cli", "--root", str(project.root), "build"],
+                          capture_output=True, text=True, timeout=300, env=subprocess_env(), check=False)
+
+
+def test_xref_cache_changes_nothing_but_the_time(tiny):
+    """A cold build writes data/.cache/xrefs.json; a warm one and one over a damaged cache write the same files."""
+    assert _cli_build(tiny).returncode == 0
+    cold = tiny.snapshot()
+    cache = tiny.root / "data" / ".cache" / "xrefs.json"
+    kept = cache.read_bytes()
+    assert b"HP:0001903" in kept
+    assert _cli_build(tiny).returncode == 0
+    assert tiny.snapshot() == cold
+    assert cache.read_bytes() == kept  # answered from the cache, so not rewritten
+    cache.write_text('{"format": 1, "vocabularies": {"HP": ', encoding="utf-8")
+    assert _cli_build(tiny).returncode == 0
+    assert tiny.snapshot() == cold
+    assert cache.read_bytes() == kept  # ignored, then written anew
+
+
+def test_bad_xref_is_reported_the_same_from_children_and_cache(tiny):
+    """The verdict on a wrong label comes back from a child, then from the cache: one message, at its line."""
+    from anemia_kg.curation import read_entities
+    from anemia_kg.ontology import load_vocabulary
+    from anemia_kg.xrefs import verify_xrefs
+
+    tiny.edit("data/entities.yaml", 'label: "Fatigue"', 'label: "Tiredness"')
+    entities, _ = read_entities(tiny.path("data/entities.yaml"), load_vocabulary(tiny.path("ontology/anemia-kg.ttl")),
+                                "data/entities.yaml", check_xrefs=False)
+    expected = [str(p) for p in verify_xrefs(entities, "data/entities.yaml")]
+    assert len(expected) == 1
+    assert expected[0].startswith(f"data/entities.yaml:{tiny.line_of('data/entities.yaml', 'Tiredness')}: ")
+    for _ in range(2):  # the second build finds the verdict in the cache
+        done = _cli_build(tiny)
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert [line.strip() for line in done.stderr.splitlines()[1:]] == expected
+        assert not tiny.build_dir.exists()
+    assert b"Tiredness" in tiny.path("data/.cache/xrefs.json").read_bytes()

