@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -275,3 +277,43 @@ def real_validate(real_runs: RealRuns) -> Finished:
     """``validate`` over a copy of the real project (whatever its exit status)."""
     return real_runs.wait("validate")
 
+
+# --- a socket nobody may connect to ----------------------------------------------------------------------------
+
+NO_CONNECTION_WAIT = 0.3  # seconds a listening socket waits, after the answer, for a connection that must not come
+
+
+class Listener:
+    """A listening socket on a free loopback port: where SERVICE and LOAD point, to prove nobody connects."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def connections(self, wait: float = NO_CONNECTION_WAIT) -> int:
+        """How many connections arrived (waiting ``wait`` seconds for the first); each is closed at once."""
+        count = 0
+        self.sock.settimeout(wait)
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except (TimeoutError, BlockingIOError):
+                return count
+            conn.close()
+            count += 1
+            self.sock.settimeout(0.05)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture(scope="module")
+def listener() -> Iterator[Listener]:
+    sock = Listener()
+    try:
+        yield sock
+    finally:
+        sock.close()

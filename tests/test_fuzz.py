@@ -10,8 +10,7 @@
 * **The article parser and the YAML readers.** hypothesis feeds ``parse_article``/``load_article``,
   ``load_yaml`` and ``read_claims`` arbitrary text, article-shaped and YAML-shaped text and mutations of the
   tiny fixture project: each either reads it or raises the project's own error whose problems name the file
-  and a line inside it, never any other exception. Inputs that do raise something else today are kept below
-  as strict xfails, each naming the bug, so that a fix shows up as an unexpected pass.
+  and a line inside it, never any other exception. The inputs that once escaped are pinned by their own test.
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ from pathlib import Path
 import pytest
 import schemathesis
 import yaml
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import not_a_server_error
@@ -269,23 +268,9 @@ yaml_texts = st.one_of(
 )
 
 
-def _known_bug(text: str, claims: bool = False) -> bool:
-    """Whether ``text`` is one of the inputs that escape the project's errors today (pinned by the xfail below):
-    for the claims reader, a ``waivers:`` value that is neither a list nor iterable."""
-    try:
-        data = yaml.safe_load(text)
-    except (yaml.YAMLError, RecursionError):
-        return False
-    if not (claims and isinstance(data, dict) and isinstance(data.get("claims"), list)):
-        return False
-    waivers = data.get("waivers")
-    return bool(waivers) and not isinstance(waivers, list | str | dict)
-
-
 @given(yaml_texts)
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_yaml_loader_reads_any_text_or_says_where_it_is_wrong(text: str) -> None:
-    assume(not _known_bug(text))
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "claims.yaml"
         path.write_text(text, encoding="utf-8")
@@ -298,7 +283,6 @@ def test_yaml_loader_reads_any_text_or_says_where_it_is_wrong(text: str) -> None
 @given(yaml_texts)
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_claims_reader_reads_any_text_or_says_where_it_is_wrong(text: str) -> None:
-    assume(not _known_bug(text, claims=True))
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "claims.yaml"
         path.write_text(text, encoding="utf-8")
@@ -311,13 +295,15 @@ def test_claims_reader_reads_any_text_or_says_where_it_is_wrong(text: str) -> No
                 check_problems([problem], "claims.yaml", text)
 
 
-# Inputs the fuzzing above found escaping the project's errors, now fixed in yamlfile.py: each gets a clear
-# message with a line.
+# Inputs the fuzzing above found escaping the project's errors (now fixed in yamlfile.py and curation.py):
+# each gets a clear message with a line.
 FIXED = {
     "complex mapping key": ("? [a]\n: 1\n", 1, "a key must be a plain value"),
     "deep flow nesting": ("[" * 3000, 1, "nested too deeply"),
     "deep block nesting": ("a:\n" + "".join(" " * i + "b:\n" for i in range(1, 2000)), 1, "nested too deeply"),
     "NUL character": ("claims: []\nsource: a\x00b\n", 2, "U+0000 is not allowed"),
+    "scalar waivers": ("claims: []\nwaivers: 5\n", 2, "'waivers' must be a list"),
+    "mapping waivers": ("claims: []\nwaivers:\n  a: 1\n  b: 2\n", 2, "'waivers' must be a list"),
 }
 
 
@@ -325,24 +311,9 @@ FIXED = {
 def test_inputs_that_once_escaped_now_get_a_clear_error(text: str, line: int, message: str, tmp_path: Path) -> None:
     path = tmp_path / "claims.yaml"
     path.write_text(text, encoding="utf-8")
-    with pytest.raises(CurationError) as caught:
-        read_claims(path, "claims.yaml")
-    check_problems(caught.value.problems, "claims.yaml", text)
-    assert [(p.line, message in p.message) for p in caught.value.problems] == [(line, True)]
-
-
-# Bugs found by the fuzzing above, in files these tests do not own: each input is what a curator could type.
-KNOWN_BUGS = {
-    # curation.read_claims iterates `raw.get("waivers") or []` without checking that it is a list
-    "scalar waivers (TypeError: 'int' object is not iterable)": "claims: []\nwaivers: 5\n",
-}
-
-
-@pytest.mark.xfail(strict=True, reason="a non-project exception escapes read_claims (see KNOWN_BUGS)")
-@pytest.mark.parametrize("text", list(KNOWN_BUGS.values()), ids=list(KNOWN_BUGS))
-def test_known_yaml_inputs_that_escape_the_projects_errors(text: str, tmp_path: Path) -> None:
-    path = tmp_path / "claims.yaml"
-    path.write_text(text, encoding="utf-8")
-    with pytest.raises(CurationError) as caught:
-        read_claims(path, "claims.yaml")
-    check_problems(caught.value.problems, "claims.yaml", text)
+    try:
+        problems = read_claims(path, "claims.yaml")[3]
+    except CurationError as exc:
+        problems = exc.problems
+    check_problems(problems, "claims.yaml", text)
+    assert [p.line for p in problems if message in p.message] == [line], problems

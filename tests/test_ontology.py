@@ -365,7 +365,7 @@ def test_truncated_ontology_names_the_line(
     monkeypatch.chdir(tmp_path)
     with pytest.raises(OntologyError) as info:
         load_vocabulary(target)
-    assert str(info.value).startswith(f"ontology/anemia-kg.ttl line {line}: "), str(info.value)
+    assert str(info.value).startswith(f"ontology/anemia-kg.ttl:{line}: "), str(info.value)
     assert "\n" not in str(info.value)
     assert info.value.__cause__ is None and info.value.__suppress_context__  # no chained traceback
 
@@ -376,7 +376,7 @@ def test_syntax_error_in_the_middle_names_its_line(tmp_path: Path) -> None:
     lines[bad] = "akg:Symptom a owl:Class ;; ]\n"
     target = tmp_path / "broken.ttl"
     target.write_text("".join(lines), encoding="utf-8")
-    with pytest.raises(OntologyError, match=rf"broken\.ttl line {bad + 1}: "):
+    with pytest.raises(OntologyError, match=rf"broken\.ttl:{bad + 1}: "):
         load_graph(target)
 
 

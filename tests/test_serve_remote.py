@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import console_script
+from conftest import Listener, console_script
 from test_server import (
     CLAIMS,
     ENTITIES,
@@ -37,7 +37,6 @@ from test_server import (
     SERVICES,
     TRIPLES_OF_JOINT_PAIN,
     UPDATES,
-    Listener,
     Server,
     ask,
     bindings,
@@ -126,15 +125,6 @@ def embedded(real_build, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
     with running_server(real_build.root, tmp_path_factory.mktemp("embedded-server"),
                         "--query-timeout", str(QUERY_TIMEOUT), "--max-rows", "5000") as server:
         yield server
-
-
-@pytest.fixture(scope="module")
-def listener() -> Iterator[Listener]:
-    sock = Listener()
-    try:
-        yield sock
-    finally:
-        sock.close()
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ group (its query workers included) if it does not stop. Clients: httpx, SPARQLWr
 pyoxigraph's parsers. ``SERVICE`` and ``LOAD`` are sent to a listening socket of the test to prove that the
 server never connects out. The path questions are the article's own, checked against the article's text.
 
-The helpers (``running_server``, ``Listener``, ...) are shared with ``test_serve_remote``.
+The helpers (``running_server``, ``Server``, ...) are shared with ``test_serve_remote``; ``Listener`` is in conftest.
 """
 
 from __future__ import annotations
@@ -44,12 +44,11 @@ from rdflib.plugins.stores.sparqlstore import SPARQLStore
 from SPARQLWrapper import CSV, JSON, JSONLD, POST, POSTDIRECTLY, RDFXML, TSV, TURTLE, URLENCODED, XML, SPARQLWrapper
 from SPARQLWrapper.SPARQLExceptions import QueryBadFormed
 
-from conftest import console_script, subprocess_env
+from conftest import Listener, console_script, subprocess_env
 
 START_TIMEOUT = 60.0  # seconds the server may take to answer /health
 STOP_TIMEOUT = 15.0  # seconds it may take to stop on SIGTERM before it is killed
 CLI_TIMEOUT = 180.0
-NO_CONNECTION_WAIT = 0.3  # seconds a listening socket waits, after the answer, for a connection that must not come
 QUICK = 3.0  # seconds a cheap request may take while a heavy query runs (generous)
 
 GRAPH = "https://w3id.org/anemia-kg/graph/"
@@ -167,33 +166,6 @@ def run_cli(root: Path, *args: str, timeout: float = CLI_TIMEOUT) -> subprocess.
                           encoding="utf-8", stdin=subprocess.DEVNULL, env=subprocess_env(), timeout=timeout)
 
 
-class Listener:
-    """A listening socket on a free loopback port: where SERVICE and LOAD point, to prove nobody connects."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def connections(self, wait: float = NO_CONNECTION_WAIT) -> int:
-        """How many connections arrived (waiting ``wait`` seconds for the first); each is closed at once."""
-        count = 0
-        self.sock.settimeout(wait)
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except (TimeoutError, BlockingIOError):
-                return count
-            conn.close()
-            count += 1
-            self.sock.settimeout(0.05)
-
-    def close(self) -> None:
-        self.sock.close()
-
-
 @pytest.fixture(scope="module")
 def server(real_build, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     with running_server(real_build.root, tmp_path_factory.mktemp("server"),
@@ -212,15 +184,6 @@ def capped_server(real_build, tmp_path_factory: pytest.TempPathFactory) -> Itera
 def client(server: Server) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server.base, timeout=30) as c:
         yield c
-
-
-@pytest.fixture(scope="module")
-def listener() -> Iterator[Listener]:
-    sock = Listener()
-    try:
-        yield sock
-    finally:
-        sock.close()
 
 
 @pytest.fixture(scope="module")

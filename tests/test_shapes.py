@@ -609,7 +609,7 @@ def test_the_build_reports_rules_with_their_edge(ontology: Graph) -> None:
 
 
 def test_broken_shapes_file_names_its_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A syntax error in the shapes is reported as 'ontology/shapes.ttl line N: reason', as for the ontology."""
+    """A syntax error in the shapes is reported as 'ontology/shapes.ttl:N: reason', as for the ontology."""
     lines = SHAPES_PATH.read_text(encoding="utf-8").split("\n")
     n = next(i for i, line in enumerate(lines, start=1) if line.startswith("akgsh:ClaimShape "))
     lines[n - 1] = lines[n - 1].replace("akgsh:ClaimShape", "nosuch:ClaimShape")
@@ -618,7 +618,7 @@ def test_broken_shapes_file_names_its_line(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ShapesError) as err:
         load_shapes(tmp_path / "ontology" / "shapes.ttl")
-    assert str(err.value) == f'ontology/shapes.ttl line {n}: Prefix "nosuch:" not bound'
+    assert str(err.value) == f'ontology/shapes.ttl:{n}: Prefix "nosuch:" not bound'
 
 
 def test_truncated_or_missing_shapes_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -627,7 +627,7 @@ def test_truncated_or_missing_shapes_file(tmp_path: Path, monkeypatch: pytest.Mo
     (tmp_path / "ontology").mkdir()
     (tmp_path / "ontology" / "shapes.ttl").write_text(text[: cut + 40], encoding="utf-8")
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(ShapesError, match=r"^ontology/shapes\.ttl line \d+: "):
+    with pytest.raises(ShapesError, match=r"^ontology/shapes\.ttl:\d+: "):
         load_shapes(tmp_path / "ontology" / "shapes.ttl")
     with pytest.raises(ShapesError, match=r"^ontology/missing\.ttl: file not found$"):
         load_shapes(tmp_path / "ontology" / "missing.ttl")

@@ -310,7 +310,11 @@ def read_claims(path: Path, label: str | None = None) -> tuple[
     problems = [Problem(p.file, p.line or line_of(raw, "source"), p.message) for p in errs]
     claims, errs = _records(raw["claims"], ClaimIn, to_claim, file, "claim")
     problems += errs
-    waivers, errs = _records(raw.get("waivers") or [], WaiverIn, to_waiver, file, "waiver")
+    raw_waivers = raw.get("waivers") or []
+    if not isinstance(raw_waivers, list):  # "waivers: 5" or a mapping: one clear problem, not one per character
+        return source, tuple(claims), (), problems + [Problem(
+            file, line_of(raw, "waivers"), "'waivers' must be a list of {unit, reason} entries (or be left out)")]
+    waivers, errs = _records(raw_waivers, WaiverIn, to_waiver, file, "waiver")
     return source, tuple(claims), tuple(waivers), problems + errs
 
 

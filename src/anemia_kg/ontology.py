@@ -147,7 +147,7 @@ def _line_of(text: str, index: int) -> int:
 
 
 def _syntax_error(name: str, text: str, err: Exception) -> OntologyError:
-    """Turn whatever rdflib's Turtle parser raised into 'file line N: reason'.
+    """Turn whatever rdflib's Turtle parser raised into 'file:N: reason', as every input error is written.
 
     rdflib raises ``BadSyntax`` (which knows the line) for most errors, but a file that ends inside a token
     makes it fail with a bare IndexError or AssertionError: those are reported at the place the parser
@@ -158,22 +158,22 @@ def _syntax_error(name: str, text: str, err: Exception) -> OntologyError:
     if isinstance(err, BadSyntax):
         why = getattr(err, "_why", None) or "bad Turtle syntax"
         if int(getattr(err, "_i", 0)) >= len(text.rstrip()):
-            return OntologyError(f"{name} line {last_line}: {why}{truncated}")
-        return OntologyError(f"{name} line {int(getattr(err, 'lines', 0)) + 1}: {why}")
+            return OntologyError(f"{name}:{last_line}: {why}{truncated}")
+        return OntologyError(f"{name}:{int(getattr(err, 'lines', 0)) + 1}: {why}")
     message = str(err)
     m = re.search(r" at \^ in (.*)\^(.*)\Z", message, re.S)
     if m:
         before, after = m.group(1), m.group(2)
         reason = message.split(" at ^ in ", 1)[0]
         if not after.strip() and text.rstrip().endswith(before.rstrip()):
-            return OntologyError(f"{name} line {last_line}: {reason}{truncated}")
+            return OntologyError(f"{name}:{last_line}: {reason}{truncated}")
         found = text.rfind(before + after)
         if found >= 0:
-            return OntologyError(f"{name} line {_line_of(text, found + len(before))}: {reason}")
+            return OntologyError(f"{name}:{_line_of(text, found + len(before))}: {reason}")
     return OntologyError(
-        f"{name} line {last_line}: the file ends in the middle of a statement (is it truncated?)"
+        f"{name}:{last_line}: the file ends in the middle of a statement (is it truncated?)"
         if isinstance(err, IndexError)
-        else f"{name} line {last_line}: cannot parse Turtle: {message or type(err).__name__}"
+        else f"{name}:{last_line}: cannot parse Turtle: {message or type(err).__name__}"
     )
 
 

@@ -57,7 +57,7 @@ def union_graph(ds: Dataset) -> Graph:
 
 
 def load_shapes(path: Path) -> Graph:
-    """Parse the shapes; an unreadable file becomes a ShapesError like "ontology/shapes.ttl line 12: reason".
+    """Parse the shapes; an unreadable file becomes a ShapesError like "ontology/shapes.ttl:12: reason".
 
     The parsing and the error messages are those of the ontology file (:func:`ontology.load_graph`).
     """
