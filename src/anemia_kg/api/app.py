@@ -42,7 +42,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     # FastAPI's own /docs and /redoc load Swagger UI and ReDoc from a CDN: /docs is served by pages.py instead,
     # from the fastapi-offline package, and ReDoc is left out.
     app = FastAPI(title="anemia-kg", version=__version__, description=DESCRIPTION, lifespan=lifespan,
-                  docs_url=None, redoc_url=None)
+                  docs_url=None, redoc_url=None, responses=errors.LIMIT_ERRORS)
     # Outermost last: the size limits run first inside CORS (so a browser can read their 413), and the
     # security headers wrap everything, the limits' refusals and the pages included.
     config = settings or (services.settings if services else Settings())

@@ -13,9 +13,9 @@ from fastapi import APIRouter, Query, Request
 
 from ..causal import explain as explain_finding
 from ..causal import find_paths
-from .errors import BadParameter
+from .errors import BadParameter, error_responses
 
-router = APIRouter(prefix="/api", tags=["entities and paths"])
+router = APIRouter(prefix="/api", tags=["entities and paths"], responses=error_responses(404, 422, 503))
 
 Relations = Literal["causal", "all"]
 

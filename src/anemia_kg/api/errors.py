@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
 from ..executor import ExecutorError, StoreUnavailable
 from ..knowledge import UnknownEntity
@@ -14,6 +16,35 @@ from ..results import ResultsError
 from .security import security_headers
 
 log = logging.getLogger(__name__)
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: what was wrong, in words a person can act on (never a traceback or a path)."""
+
+    detail: str | list[Any] = Field(description="The reason; a list of {loc, msg, type} for a bad parameter.")
+    suggestions: list[str] | None = Field(None, description="For an unknown entity: the closest entity ids.")
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI declarations of error answers, for ``responses=`` of a route, router or the application."""
+    return {status: {"model": ErrorBody, "description": ERROR_MEANINGS[status]} for status in statuses}
+
+
+ERROR_MEANINGS = {
+    400: "The request is malformed (a SPARQL syntax error with its position, a bad parameter value).",
+    403: "Refused on purpose: SPARQL Update or SERVICE (the endpoint is read-only and never connects out).",
+    404: "No such entity (with suggestions) or page.",
+    406: "The answer cannot be given in any of the formats the Accept header or `format` allows.",
+    413: "The request body is larger than the server accepts.",
+    414: "The URL is longer than the server accepts: send long SPARQL queries with POST.",
+    415: "The POST body's content type is neither a form nor application/sparql-query.",
+    422: "A parameter is out of its range or the answer would be too large (--max-rows).",
+    431: "The request's header fields are larger than the server accepts.",
+    503: "Not now: the query timed out, the workers are busy or starting, the knowledge model is still being "
+         "read, or the remote engine is down. Busy and starting answers carry Retry-After.",
+}
+# What any route can answer, from the request limits in front of every route.
+LIMIT_ERRORS = error_responses(413, 414, 431)
 
 
 class BadParameter(ValueError):

@@ -6,7 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-router = APIRouter()
+from .errors import error_responses
+
+router = APIRouter(responses=error_responses(503))  # 503 until the knowledge model is in
 
 
 @router.get("/health", tags=["meta"], summary="Liveness and what the server serves")

@@ -17,7 +17,17 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from ..protocol import ProtocolError, QueryForm, inspect_query, negotiate, parse_graph_uris, service_description
+from ..protocol import (
+    GRAPH_TYPES,
+    SOLUTION_TYPES,
+    ProtocolError,
+    QueryForm,
+    inspect_query,
+    negotiate,
+    parse_graph_uris,
+    service_description,
+)
+from .errors import error_responses
 from .services import Services
 
 router = APIRouter(tags=["SPARQL"])
@@ -100,7 +110,39 @@ def _names_a_type(accept: str | None) -> bool:
     return any(r.split(";")[0].strip() not in ("", "*/*") for r in (accept or "").split(","))
 
 
-@router.api_route("/sparql", methods=["GET", "POST"], summary="SPARQL 1.1 query endpoint", description=DOC)
+# The route reads its parameters itself (the protocol allows them in the URL and in a form body, repeated),
+# so FastAPI cannot infer them: they are declared here for the OpenAPI schema and its clients.
+_STRING = {"type": "string"}
+_GRAPHS = {"type": "array", "items": _STRING}
+PARAMETERS = [
+    {"name": "query", "in": "query", "required": False, "schema": _STRING,
+     "description": "The SPARQL query. Without one, GET answers with the service description."},
+    {"name": "default-graph-uri", "in": "query", "required": False, "schema": _GRAPHS, "explode": True,
+     "description": "A graph of this dataset to use as (part of) the default graph; repeatable."},
+    {"name": "named-graph-uri", "in": "query", "required": False, "schema": _GRAPHS, "explode": True,
+     "description": "A graph of this dataset to offer to GRAPH; repeatable."},
+    {"name": "format", "in": "query", "required": False, "schema": _STRING,
+     "description": "The answer's format, instead of the Accept header: " + ", ".join(
+         m.name for m in (*SOLUTION_TYPES, *GRAPH_TYPES)) + "."},
+]
+REQUEST_BODY = {"required": False, "content": {
+    FORM: {"schema": {"type": "object", "properties": {
+        "query": _STRING, "default-graph-uri": _GRAPHS, "named-graph-uri": _GRAPHS, "format": _STRING}}},
+    QUERY: {"schema": _STRING},
+}}
+ANSWERS: dict[int | str, dict[str, Any]] = {
+    200: {"description": "SELECT and ASK answers as SPARQL results (JSON, XML, CSV, TSV); CONSTRUCT, DESCRIBE and "
+                         "the service description as RDF (Turtle, N-Triples, JSON-LD, RDF/XML).",
+          "content": {m.mime: {"schema": {"type": "object"} if m.mime.endswith("json") else _STRING}
+                      for m in (*SOLUTION_TYPES, *GRAPH_TYPES)}},
+    **error_responses(400, 403, 406, 413, 415, 422, 503),
+}
+
+
+@router.get("/sparql", summary="SPARQL 1.1 query (GET)", description=DOC, operation_id="sparql_get",
+            responses=ANSWERS, openapi_extra={"parameters": PARAMETERS})
+@router.post("/sparql", summary="SPARQL 1.1 query (POST)", description=DOC, operation_id="sparql_post",
+             responses=ANSWERS, openapi_extra={"parameters": PARAMETERS, "requestBody": REQUEST_BODY})
 async def sparql(request: Request) -> Response:
     services = _services(request)
     settings = services.settings
