@@ -301,3 +301,19 @@ def test_any_literal_round_trips(terms: list[ox.Literal | None], name: str) -> N
 def test_any_xml_literal_round_trips(terms: list[ox.Literal | None]) -> None:
     rows = [[term] for term in terms]
     assert parsed_rows(serialize_solutions(["v"], rows, "xml"), "xml") == (["v"], rows)
+
+
+def _reference_json(variables: list[str], rows: list[list]) -> bytes:
+    """The JSON document built whole and dumped, as the writer did before it reused each term's text."""
+    from anemia_kg.results import _json_term
+
+    bindings = [{v: _json_term(t) for v, t in zip(variables, row, strict=True) if t is not None} for row in rows]
+    document = {"head": {"vars": variables}, "results": {"bindings": bindings}}
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(TERMS), min_size=3, max_size=3), max_size=30),
+       st.sampled_from([["a", "b", "c"], ["x", "\"y\"", "é"]]))
+def test_json_writer_gives_the_bytes_of_the_whole_document_dumped(rows, variables) -> None:
+    assert serialize_solutions(variables, rows, "json") == _reference_json(variables, rows)

@@ -194,6 +194,7 @@ class Knowledge:
                 for key in (x.id, x.iri):
                     xrefs[_norm(key)].append((MATCH_RANK.get(x.match, 2), e.id))
         self._index.update(exact=exact, names=names, synonyms=synonyms, xrefs=xrefs,
+                           search_names={e.id: SearchNames.of(e) for e in self.entities.values()},
                            claims={c.id: c for c in self.claims},
                            references={r.number: r for r in self.references})
 
@@ -289,7 +290,8 @@ class Knowledge:
                 raise ValueError(f"unknown type {type!r}; allowed: {', '.join(allowed)}")
             candidates = [e for e in candidates if self.is_a(e.type, wanted)]
         key = _norm(q)
-        scored = [(e, _score(e, key) if key else 0.0) for e in candidates]
+        names = self._index["search_names"]
+        scored = [(e, _score(names[e.id], key) if key else 0.0) for e in candidates]
         hits = [(e, s) for e, s in scored if s > 0 or not key]
         hits.sort(key=lambda hit: (-hit[1], hit[0].label.casefold(), hit[0].id))
         return hits[:limit]
@@ -341,24 +343,41 @@ class Knowledge:
         }
 
 
-def _score(e: Entity, key: str) -> float:
-    if key in {_norm(e.id), _norm(e.label), _norm(e.iri), _norm(e.curie), *(_norm(x.id) for x in e.xrefs)}:
+@dataclass(frozen=True)
+class SearchNames:
+    """An entity's names as :meth:`Knowledge.search` compares them, normalised once when the model is built."""
+
+    exact: frozenset[str]  # id, label, IRI, CURIE and cross-reference CURIEs
+    synonyms: frozenset[str]
+    names: tuple[str, ...]  # label, synonyms, then the id with spaces for underscores
+    fuzzy: tuple[str, ...]  # label, synonyms and their words of three letters or more
+
+    @classmethod
+    def of(cls, e: Entity) -> SearchNames:
+        names = (_norm(e.label), *(_norm(s) for s in e.synonyms), _norm(e.id.replace("_", " ")))
+        words = sorted({w for n in names[:-1] for w in n.split() if len(w) >= 3} - set(names[:-1]))
+        exact = {_norm(e.id), _norm(e.label), _norm(e.iri), _norm(e.curie), *(_norm(x.id) for x in e.xrefs)}
+        return cls(frozenset(exact), frozenset(names[1:-1]), names, (*names[:-1], *words))
+
+
+def _score(n: SearchNames, key: str) -> float:
+    if key in n.exact:
         return 1.0
-    names = [_norm(e.label), *(_norm(s) for s in e.synonyms), _norm(e.id.replace("_", " "))]
-    if key in names[1:-1]:
+    if key in n.synonyms:
         return 0.95
-    if any(n.startswith(key) for n in names):
+    if any(name.startswith(key) for name in n.names):
         return 0.8
-    if any(key in n for n in names):
+    if any(key in name for name in n.names):
         return 0.6
-    words = {w for n in names[:-1] for w in n.split() if len(w) >= 3}
     # difflib's own cheap upper bounds first (as get_close_matches does): only a name that could reach the
     # cutoff gets the full ratio, which is the same number it always was
     matcher = difflib.SequenceMatcher(None, key)
     ratio = 0.0
-    for n in [*names[:-1], *words]:
-        matcher.set_seq2(n)
-        if matcher.real_quick_ratio() >= FUZZY_CUTOFF and matcher.quick_ratio() >= FUZZY_CUTOFF:
+    for name in n.fuzzy:
+        if 2 * min(len(key), len(name)) < FUZZY_CUTOFF * (len(key) + len(name)):
+            continue  # real_quick_ratio(), the bound from the lengths alone, without indexing the name first
+        matcher.set_seq2(name)
+        if matcher.quick_ratio() >= FUZZY_CUTOFF:
             ratio = max(ratio, matcher.ratio())
     return round(0.5 * ratio, 4) if ratio >= FUZZY_CUTOFF else 0.0
 

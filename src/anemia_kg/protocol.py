@@ -11,6 +11,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 import pyoxigraph as ox
 
@@ -142,6 +143,20 @@ _UNICODE_ESCAPE = re.compile(r"\\u([0-9A-Fa-f]{4})|\\U([0-9A-Fa-f]{8})")
 
 
 def inspect_query(text: str) -> QueryInfo:
+    """Form, update and SERVICE use of a request (see :func:`_inspect`); the answers for the last 512 short
+    texts are kept, as the endpoint and the executor both ask and clients repeat their queries."""
+    return _inspect_cached(text) if len(text) <= CACHED_TEXT_CHARS else _inspect(text)
+
+
+CACHED_TEXT_CHARS = 4096  # longer texts are scanned each time (the cache holds at most 512 x 4 KB)
+
+
+@lru_cache(maxsize=512)
+def _inspect_cached(text: str) -> QueryInfo:
+    return _inspect(text)
+
+
+def _inspect(text: str) -> QueryInfo:
     """Form, update and SERVICE use of a request, from a linear lexical scan (no parse).
 
     rdflib decodes ``\\uXXXX`` escapes before it parses and pyoxigraph does not, so a text with escapes is
