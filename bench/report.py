@@ -61,12 +61,16 @@ def throughput(server: dict[str, Any] | None, names: list[str]) -> list[float]:
 
 
 def sparql_table(corpus: dict[str, Any]) -> list[str]:
+    """Throughput (p50 / p99) of every server for every query, and this server's ratios to the peers."""
     names = _sparql_names(corpus)
     servers = [s for s in corpus["servers"] if "requests" in s]
+    ours = [s for s in servers if s["name"].startswith(OURS)]
+    ox, rdf = _server(corpus, "oxigraph"), _server(corpus, "rdflib-endpoint")
+    ratios = [(s, ox, f"{s['name']} / oxigraph") for s in ours if ox] + \
+             [(s, rdf, f"{s['name']} / rdflib-endpoint") for s in ours if rdf and "cache" not in s["name"]]
     head = "| query | " + " | ".join(f"{s['name']} req/s (p50 / p99 ms)" for s in servers)
-    head += " | anemia-kg / oxigraph | anemia-kg / rdflib-endpoint |"
-    lines = [head, "|" + "---|" * (len(servers) + 3)]
-    ours, ox, rdf = (_server(corpus, n) for n in (OURS, "oxigraph", "rdflib-endpoint"))
+    head += "".join(f" | {label}" for _, _, label in ratios) + " |"
+    lines = [head, "|" + "---|" * (len(servers) + len(ratios) + 1)]
     for name in names:
         cells = []
         for s in servers:
@@ -81,9 +85,12 @@ def sparql_table(corpus: dict[str, Any]) -> list[str]:
                 cells.append(f"{1000 / entry['sequential_ms']:,.2f} (one at a time: {entry['sequential_ms']:,.0f} ms)")
             else:
                 cells.append(entry.get("skipped", "–"))
-        t_ours, t_ox, t_rdf = (throughput(s, [name])[0] for s in (ours, ox, rdf))
-        rdf_t = t_rdf if not math.isnan(t_rdf) else _sequential_rate(rdf, name)
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {_ratio(t_ours, t_ox)} | {_ratio(t_ours, rdf_t)} |")
+        for mine, peer, _ in ratios:
+            theirs = throughput(peer, [name])[0]
+            if math.isnan(theirs):
+                theirs = _sequential_rate(peer, name)
+            cells.append(_ratio(throughput(mine, [name])[0], theirs))
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -115,14 +122,15 @@ def api_table(corpus: dict[str, Any]) -> list[str]:
 def inprocess_table(corpus: dict[str, Any]) -> list[str]:
     """Each query's median alone: in-process pyoxigraph vs each server over HTTP (one connection)."""
     servers = [s for s in corpus["servers"] if "requests" in s]
+    ours = [s for s in servers if s["name"].startswith(OURS) and "cache" not in s["name"]]
     lines = ["| query | pyoxigraph in-process ms | " + " | ".join(f"{s['name']} ms" for s in servers)
-             + " | anemia-kg / in-process |", "|" + "---|" * (len(servers) + 3)]
-    ours = _server(corpus, OURS)
+             + "".join(f" | {s['name']} / in-process" for s in ours) + " |",
+             "|" + "---|" * (len(servers) + len(ours) + 2)]
     for name in _sparql_names(corpus):
         base = corpus["inprocess_ms"][name]
         cells = [_fmt(s["requests"].get(name, {}).get("sequential_ms"), 2) for s in servers]
-        mine = (ours or {}).get("requests", {}).get(name, {}).get("sequential_ms")
-        lines.append(f"| {name} | {base:.2f} | " + " | ".join(cells) + f" | {_ratio(mine or float('nan'), base)} |")
+        cells += [_ratio(s["requests"].get(name, {}).get("sequential_ms") or float("nan"), base) for s in ours]
+        lines.append(f"| {name} | {base:.2f} | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -130,6 +138,9 @@ def startup_table(results: dict[str, Any]) -> list[str]:
     lines = ["| scale | triples | server | start-up to first answer, s | memory idle, MB | memory peak, MB |",
              "|---|---|---|---|---|---|"]
     for c in results["corpora"]:
+        if c.get("pyoxigraph_rss_mb"):
+            lines.append(f"| {c['scale']} | {c['triples']:,} | pyoxigraph in one process, in memory (baseline) | – "
+                         f"| | {c['pyoxigraph_rss_mb']:,.0f} |")
         for s in c["servers"]:
             if "requests" not in s:
                 lines.append(f"| {c['scale']} | {c['triples']:,} | {s['name']} | {s.get('skipped', '–')} | | |")

@@ -161,6 +161,22 @@ def path_timings(k: Knowledge, repeat: int) -> dict[str, Any]:
             "edges": causal.number_of_edges(), "median_ms": medians}
 
 
+PEAK_RSS = """
+import sys, pyoxigraph as ox
+store = ox.Store()
+store.bulk_load(path=sys.argv[1], format=ox.RdfFormat.N_QUADS)
+list(store.query("SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } }"))
+print(next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM")))
+"""
+
+
+def pyoxigraph_memory(nquads: Path) -> float:
+    """Peak resident MB of a Python process holding the dataset in a pyoxigraph memory store: the baseline
+    of the memory target (a fresh process, so nothing else of this run is counted)."""
+    out = subprocess.run([sys.executable, "-c", PEAK_RSS, str(nquads)], check=True, capture_output=True, text=True)
+    return round(int(out.stdout.strip()) / 1024, 1)
+
+
 # --- one server -----------------------------------------------------------------------------------------------
 
 
@@ -243,6 +259,7 @@ def measure_corpus(corpus: Corpus, args: argparse.Namespace, work: Path, log: Ca
     expected.update(api_expected(k, build_graph(k, "causal")))
     del store, k
 
+    out["pyoxigraph_rss_mb"] = pyoxigraph_memory(corpus.nquads)
     ox_store = work / f"oxigraph-{corpus.scale}"
     out["load_s"]["oxigraph load (file)"] = round(servers.oxigraph_load(corpus.nquads, ox_store), 3)
     our_store = work / f"anemia-kg-{corpus.scale}"
