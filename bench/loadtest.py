@@ -147,13 +147,14 @@ def console_script() -> str:
 
 
 @contextlib.contextmanager
-def server(root: Path, logs: Path, *, query_timeout: float, workers: int, start_timeout: float = 300) -> Iterator[str]:
+def server(root: Path, logs: Path, *, query_timeout: float, workers: int, cache_mb: float = 0,
+           start_timeout: float = 300) -> Iterator[str]:
     """``anemia-kg --root ROOT serve`` on a free loopback port until /health answers; stopped (with its process
     group, query workers included) afterwards."""
     port = free_port()
     logs.mkdir(parents=True, exist_ok=True)
     command = [console_script(), "--root", str(root), "serve", "--host", "127.0.0.1", "--port", str(port),
-               "--query-timeout", str(query_timeout), "--workers", str(workers)]
+               "--query-timeout", str(query_timeout), "--workers", str(workers), "--cache-mb", str(cache_mb)]
     env = {k: v for k, v in os.environ.items() if k != "ANEMIA_KG_ROOT"}
     with open(logs / "stdout", "wb") as out, open(logs / "stderr", "wb") as err:
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env,
@@ -298,7 +299,8 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         f"Machine: {m['cpus']} CPUs ({m['cpu']}), {m['memory_gb']} GB RAM, Linux {m['kernel']}, Python {m['python']}. "
         f"Server: `anemia-kg serve --workers {results['server']['workers']} --query-timeout "
-        f"{results['server']['query_timeout']}` on loopback, embedded store, {results['server']['triples']} quads. "
+        f"{results['server']['query_timeout']} --cache-mb {results['server'].get('cache_mb', 0):g}` on loopback, "
+        f"embedded store, {results['server']['triples']} quads. "
         f"Client: `python -m bench.loadtest --requests {results['requests_per_level']}` "
         "(asyncio + httpx, on the same machine).",
         "",
@@ -324,6 +326,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=RESULTS, help="where loadtest-<time>.json/.md go")
     parser.add_argument("--query-timeout", type=float, default=5.0, help="the server's --query-timeout")
     parser.add_argument("--workers", type=int, default=2, help="the server's --workers")
+    parser.add_argument("--cache-mb", type=float, default=0, help="the server's --cache-mb (default 0: no response "
+                        "cache, so that every request does its work; the server's own default is 64)")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds one request may take (client side)")
     args = parser.parse_args(argv)
     if args.requests < 1 or args.requests > 1_000_000:
@@ -339,7 +343,8 @@ def main(argv: list[str] | None = None) -> int:
     root = args.root.resolve()
     started = dt.datetime.now(dt.UTC)
     with tempfile.TemporaryDirectory(prefix="anemia-kg-loadtest-") as logs, \
-            server(root, Path(logs), query_timeout=args.query_timeout, workers=args.workers) as base:
+            server(root, Path(logs), query_timeout=args.query_timeout, workers=args.workers,
+                   cache_mb=args.cache_mb) as base:
         nquads = root / "data" / "build" / "anemia-kg.nq"  # built by the server if it was missing
         expected = expected_answers(nquads)
         pages = single_pass(base, expected)
@@ -360,7 +365,8 @@ def main(argv: list[str] | None = None) -> int:
         "started": started.strftime("%Y-%m-%d %H:%M UTC"),
         "machine": {**machine(), "load_average_at_start": os.getloadavg()[0]},
         "versions": versions(),
-        "server": {"workers": args.workers, "query_timeout": args.query_timeout, "store": health.get("store"),
+        "server": {"workers": args.workers, "query_timeout": args.query_timeout, "cache_mb": args.cache_mb,
+                   "store": health.get("store"),
                    "triples": report["triples"]},
         "requests_per_level": args.requests,
         "mix": [check.name for check in mix],

@@ -9,6 +9,8 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))  # `bench` is a folder of the repository, not an installed package
 
@@ -17,9 +19,10 @@ from bench.loadtest import MODERATE, main  # noqa: E402
 REQUESTS = 200  # per level
 
 
-def test_the_load_test_finds_no_5xx_and_no_wrong_answer(real_build, tmp_path: Path) -> None:
+@pytest.mark.parametrize("cache_mb", ["0", "64"], ids=["no cache", "default cache"])
+def test_the_load_test_finds_no_5xx_and_no_wrong_answer(real_build, tmp_path: Path, cache_mb: str) -> None:
     status = main(["--requests", str(REQUESTS), "--levels", "1,4,16,64", "--root", str(real_build.root),
-                   "--out", str(tmp_path), "--timeout", "120"])
+                   "--out", str(tmp_path), "--timeout", "120", "--cache-mb", cache_mb])
     [written] = list(tmp_path.glob("loadtest-*.json"))
     results = json.loads(written.read_text(encoding="utf-8"))
     assert (tmp_path / written.name.replace(".json", ".md")).exists()
