@@ -13,6 +13,7 @@ answering SPARQL as soon as the executor is up and reads the model in a backgrou
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -96,11 +97,16 @@ class Services:
             if self._model is None:
                 started = time.monotonic()
                 try:
-                    self._model = read_model(self.executor, self.settings)
+                    model = read_model(self.executor, self.settings)
                 except Exception as exc:
                     self._error = str(exc) or type(exc).__name__
                     raise
-                self._error = None
+                # The model never changes from now on: move it out of the garbage collector's reach, so that a
+                # full collection does not walk every entity, claim and edge again in the middle of a request
+                # (that was the API's p99: 30-35 ms against a p50 of 3 ms at 4 connections; 6 ms after).
+                gc.collect()
+                gc.freeze()
+                self._model, self._error = model, None
                 log.info("knowledge model read in %.2f s", time.monotonic() - started)
             return self._model
 
