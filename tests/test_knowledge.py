@@ -8,6 +8,8 @@ from pathlib import Path
 import pyoxigraph as ox
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from anemia_kg.knowledge import (
     AmbiguousEntity,
@@ -299,3 +301,19 @@ def test_quality_report(k):
     assert [c["id"] for c in report["uncited_claims"]] == k.uncited_claims and len(k.uncited_claims) == 21
     assert [u["number"] for u in report["unresolved_citations"]] == [7]
     assert len(report["unresolved_citations"][0]["claims"]) == 3
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="aeinorstu lm", min_size=1, max_size=12),
+       st.lists(st.text(alphabet="aeinorstu lm", min_size=1, max_size=24), min_size=1, max_size=6))
+def test_fuzzy_score_is_difflibs_best_ratio_whatever_the_shortcuts(key, names):
+    """The search skips names by difflib's own upper bounds, computed from counts made once: the score must be
+    exactly what comparing the key with every name would give."""
+    import difflib
+    from collections import Counter
+
+    from anemia_kg.knowledge import FUZZY_CUTOFF, SearchNames, _score
+
+    n = SearchNames(frozenset(), frozenset(), (), tuple(names), tuple(Counter(x) for x in names))
+    best = max(difflib.SequenceMatcher(None, key, x).ratio() for x in names)
+    assert _score(n, key, Counter(key)) == (round(0.5 * best, 4) if best >= FUZZY_CUTOFF else 0.0)
