@@ -32,7 +32,6 @@ import hashlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -50,6 +49,7 @@ from anemia_kg.knowledge import load_knowledge, select_from_store
 
 from .load import percentile
 from .run import API_REQUESTS, api_canonical, api_expected, canonical, machine, versions
+from .servers import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
@@ -133,12 +133,6 @@ def checks(expected: dict[str, Any], pages: dict[str, str]) -> list[Check]:
 
 
 # --- the server -------------------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def console_script() -> str:
