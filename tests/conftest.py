@@ -27,6 +27,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -317,3 +318,29 @@ def listener() -> Iterator[Listener]:
         yield sock
     finally:
         sock.close()
+
+
+# --- Debian's Chromium, driven by Playwright (never a downloaded browser) ---------------------------------------
+
+CHROMIUM = os.environ.get("ANEMIA_KG_CHROMIUM", "/usr/bin/chromium")
+# headless on a machine with no outside network: no background fetches, no first-run or sync, no QUIC
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run", "--disable-sync", "--disable-quic"]
+BROWSER_START_MS = 60_000
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """One headless Chromium per test module; a missing /usr/bin/chromium fails the tests (never skips them)."""
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"no Chromium at {CHROMIUM} (install Debian's chromium, or set ANEMIA_KG_CHROMIUM); "
+                    "browsers are never downloaded")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
+                                              timeout=BROWSER_START_MS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()

@@ -37,16 +37,12 @@ from playwright.sync_api import (
     Route,
     ViewportSize,
     expect,
-    sync_playwright,
 )
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from test_server import REFERENCES, UNRESOLVED, Server, running_server
 
 REPO = Path(__file__).resolve().parents[1]
-CHROMIUM = os.environ.get("ANEMIA_KG_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-sync", "--disable-quic"]
 ARTIFACTS = REPO / "test-artifacts" / "screenshots"
 DOC_SCREENSHOTS = REPO / "docs" / "screenshots"
 UPDATE_SCREENSHOTS = os.environ.get("ANEMIA_KG_UPDATE_SCREENSHOTS") == "1"
@@ -186,20 +182,6 @@ def entities(api: httpx.Client) -> list[dict[str, Any]]:
 @pytest.fixture(scope="module")
 def article(real_build) -> str:
     return normal((real_build.root / "data" / "source" / "article.txt").read_text(encoding="utf-8"))
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"no Chromium at {CHROMIUM} (install Debian's chromium, or set ANEMIA_KG_CHROMIUM); "
-                    "browsers are never downloaded")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
-                                              timeout=TIMEOUT_MS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 @pytest.fixture

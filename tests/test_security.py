@@ -24,7 +24,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import os
 import re
 import socket
 import threading
@@ -38,7 +37,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 import uvicorn
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from anemia_kg.api import Settings, create_app
 from anemia_kg.api.security import (
@@ -54,9 +53,6 @@ from test_server import LEAKS, Server, free_port, running_server
 
 REPO = Path(__file__).resolve().parents[1]
 YASGUI_JS = REPO / "web" / "vendor" / "yasgui" / "yasgui.min.js"
-CHROMIUM = os.environ.get("ANEMIA_KG_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-sync", "--disable-quic"]
 WAIT = 30.0  # seconds any single socket read or browser wait may take before the test gives up (never asserted)
 ASK = "ASK { ?s ?p ?o }"
 SPARQL_QUERY = "application/sparql-query"
@@ -288,17 +284,6 @@ window.__cspViolations = [];
 document.addEventListener("securitypolicyviolation", (e) => window.__cspViolations.push(
   `${e.effectiveDirective} blocked ${e.blockedURI || "inline"} at ${e.sourceFile}:${e.lineNumber}`));
 """
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)"
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 def test_the_pages_work_in_a_browser_without_a_single_policy_violation(browser: Any, site: Server) -> None:

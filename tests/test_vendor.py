@@ -36,9 +36,6 @@ JS = VENDOR / "yasgui.min.js"  # the contract with the pages: /vendor/yasgui/yas
 CSS = VENDOR / "yasgui.min.css"  # and /vendor/yasgui/yasgui.min.css
 PACKAGE = "@zazuko/yasgui"
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-sync"]
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 LOCAL_SCHEMES = {"data", "blob", "about"}
 TIMEOUT_MS = 15_000
@@ -217,19 +214,6 @@ def site(tmp_path: Path) -> Iterator[Site]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)"
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @dataclass
