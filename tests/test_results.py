@@ -317,3 +317,80 @@ def _reference_json(variables: list[str], rows: list[list]) -> bytes:
        st.sampled_from([["a", "b", "c"], ["x", "\"y\"", "é"]]))
 def test_json_writer_gives_the_bytes_of_the_whole_document_dumped(rows, variables) -> None:
     assert serialize_solutions(variables, rows, "json") == _reference_json(variables, rows)
+
+
+# --- pyoxigraph's own JSON writer, used by the embedded executor (anemia_kg.executor.common.native_json) -----
+def _store_of(objects: list[ox.Literal | ox.NamedNode | ox.BlankNode]) -> ox.Store:
+    store = ox.Store()
+    for n, obj in enumerate(objects):
+        subject = ox.BlankNode(f"b{n}") if n % 4 == 3 else iri(f"s{n}")
+        store.add(ox.Quad(subject, iri("p"), obj, iri("graph")))
+    return store
+
+
+def _ours(store: ox.Store, query: str) -> bytes:
+    solutions = store.query(query)
+    variables = [v.value for v in solutions.variables]
+    return serialize_solutions(variables, [[s[v] for v in variables] for s in solutions], "json")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(literals(), st.sampled_from([iri("o"), iri("p?q=1&é"), ox.BlankNode("x")])), max_size=12))
+def test_native_json_is_byte_for_byte_the_python_writer(objects) -> None:
+    from anemia_kg.executor.common import native_json
+
+    store = _store_of(objects)
+    assert native_json(store.query(QUERY), 10_000) == _ours(store, QUERY)
+
+
+def _rows(n: int, text: str = "x") -> ox.Store:
+    return _store_of([ox.Literal(f"{text}{i}") for i in range(n)])
+
+
+COUNT_ROWS = "SELECT ?o WHERE { GRAPH ?g { ?s ?p ?o } } ORDER BY ?o"
+
+
+def test_native_json_stops_only_when_the_rows_may_pass_the_cap() -> None:
+    from anemia_kg.executor.common import native_json
+
+    assert native_json(_rows(50).query(COUNT_ROWS), 50) == _ours(_rows(50), COUNT_ROWS)  # exactly the cap
+    assert native_json(_rows(51).query(COUNT_ROWS), 50) is None  # one more
+    assert native_json(_rows(0).query(COUNT_ROWS), 1) == _ours(_rows(0), COUNT_ROWS)
+    assert native_json(_rows(1).query(COUNT_ROWS), 1) is not None
+    # literals holding ",{" loosen the bound: 10 rows under a cap of 20 may pass it, so the caller must count
+    assert native_json(_rows(10, "a,{b,{c").query(COUNT_ROWS), 20) is None
+
+
+def test_render_counts_exactly_when_the_bound_is_loose() -> None:
+    from anemia_kg.executor.common import TooManyRows, render
+
+    store = _rows(10, "a,{b,{c")
+
+    def again() -> ox.QuerySolutions:
+        calls.append(1)
+        return store.query(COUNT_ROWS)
+
+    calls: list[int] = []
+    result = render(store.query(COUNT_ROWS), form="SELECT", media="json", max_rows=20, again=again)
+    assert (result.body, calls) == (_ours(store, COUNT_ROWS), [1])  # evaluated again, and all 10 rows are there
+    calls.clear()
+    with pytest.raises(TooManyRows):
+        render(store.query(COUNT_ROWS), form="SELECT", media="json", max_rows=9, again=again)
+    assert calls == [1]
+    calls.clear()
+    plain = _rows(30)
+    result = render(plain.query(COUNT_ROWS), form="SELECT", media="json", max_rows=30, again=again)
+    assert (result.body, calls) == (_ours(plain, COUNT_ROWS), [])  # native, not evaluated again
+
+
+def test_the_row_bound_sees_a_separator_split_between_two_writes() -> None:
+    from anemia_kg.executor.common import _MayPassCap, _RowBound
+
+    bound = _RowBound(2)
+    bound.write(b'{"head":{"vars":["o"]},"results":{"bindings":[{"o":1},')
+    with pytest.raises(_MayPassCap):
+        bound.write(b'{"o":2},{"o":3}]}}')
+    bound = _RowBound(3)
+    for part in (b"[{}", b",", b"{}", b",", b"{}]"):
+        bound.write(part)
+    assert (bound.separators, b"".join(bound.parts)) == (2, b"[{},{},{}]")

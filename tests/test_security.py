@@ -566,8 +566,11 @@ def test_an_internal_error_is_a_bare_500_and_its_trace_goes_to_the_log(tiny_buil
     def explode(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError(f"forced failure in {REPO / 'src' / 'anemia_kg' / 'secret.py'}")
 
+    async def explode_later(*args: Any, **kwargs: Any) -> Any:
+        explode()
+
     monkeypatch.setattr(Knowledge, "search", explode)
-    monkeypatch.setattr(EmbeddedExecutor, "execute", explode)
+    monkeypatch.setattr(EmbeddedExecutor, "aexecute", explode_later)  # what /sparql awaits
     app = create_app(Settings(root=tiny_built.root, workers=1))  # its lifespan opens the real services
     with caplog.at_level(logging.ERROR, logger="anemia_kg.api.errors"), _in_process_server(app) as base:
         # one connection per request: uvicorn drops the connection an exception went through

@@ -10,11 +10,12 @@ Service Description.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from typing import Any
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
-from fastapi.concurrency import run_in_threadpool
+from fastapi.routing import APIRoute
 from fastapi.responses import Response
 
 from ..protocol import (
@@ -30,7 +31,20 @@ from ..protocol import (
 from .errors import error_responses
 from .services import Services
 
-router = APIRouter(tags=["SPARQL"])
+class _PlainRoute(APIRoute):
+    """A route whose endpoint takes the :class:`Request` and returns a :class:`Response`, called as it is.
+
+    ``/sparql`` reads its parameters itself (see ``PARAMETERS``), so FastAPI's dependency solving and response
+    handling have nothing to do for it, yet they took a fifth of the server's time per query. FastAPI's
+    documented way to change how a route handles requests is its ``get_route_handler``; the OpenAPI schema is
+    still made from the route's declaration.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        return self.endpoint
+
+
+router = APIRouter(tags=["SPARQL"], route_class=_PlainRoute)
 
 FORM = "application/x-www-form-urlencoded"
 QUERY = "application/sparql-query"
@@ -48,7 +62,9 @@ def _services(request: Request) -> Services:
 
 async def _params(request: Request, limit: int) -> dict[str, list[str]]:
     """All protocol parameters of the request, from the URL and, for POST, from the body."""
-    params = parse_qs(request.url.query, keep_blank_values=True)
+    params: dict[str, list[str]] = {}
+    for key, value in request.query_params.multi_items():  # parsed once by Starlette, reused here
+        params.setdefault(key, []).append(value)
     if request.method != "POST":
         return params
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -170,8 +186,6 @@ async def sparql(request: Request) -> Response:
     media = _negotiate(accept, formats, info.form or QueryForm.SELECT)
     default_graphs = parse_graph_uris(params.get("default-graph-uri", []), services.graphs, "default-graph-uri")
     named_graphs = parse_graph_uris(params.get("named-graph-uri", []), services.graphs, "named-graph-uri")
-    result = await run_in_threadpool(
-        services.executor.execute, query, media=media.name,
-        default_graphs=default_graphs or None, named_graphs=named_graphs or None,
-    )
+    result = await services.executor.aexecute(query, media=media.name, default_graphs=default_graphs or None,
+                                              named_graphs=named_graphs or None)
     return Response(result.body, media_type=result.media_type)

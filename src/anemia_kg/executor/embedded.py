@@ -10,18 +10,28 @@ The worker protocol, over one pipe per worker: the worker sends ``("ready", None
 once loaded; then for each request (a dict) it answers ``("started",)`` at once and ``("ok", payload)`` or
 ``("error", class name, message)`` when done. Workers are spawned and import :func:`_serve` from this module by
 its path, so it must stay a module-level function here.
+
+Two ways in, one pool: :meth:`EmbeddedExecutor.execute` blocks a thread until the worker answers (the knowledge
+model and scripts use it), :meth:`EmbeddedExecutor.aexecute` awaits the worker's pipe on the event loop. The
+server's ``/sparql`` uses the latter: handing every request to a thread and back cost the server about a third
+of its throughput (``docs/benchmarks.md``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import multiprocessing
 import multiprocessing.connection
+import os
+import pickle
 import queue
 import signal
+import struct
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -68,16 +78,21 @@ def _dataset(own: bool, default_graphs: list[str] | None, named_graphs: list[str
 def _evaluate(store: ox.Store, request: dict[str, Any]) -> Any:
     """One request inside a worker: ``execute`` gives a :class:`Result`, ``select`` JSON-like rows."""
     sparql = request["sparql"]
-    try:
-        answer = store.query(sparql, prefixes=PREFIX_MAP, **_dataset(
-            request["own_dataset"], request.get("default_graphs"), request.get("named_graphs")))
-    except SyntaxError as exc:
-        raise QuerySyntaxError(str(exc)) from None
+    dataset = _dataset(request["own_dataset"], request.get("default_graphs"), request.get("named_graphs"))
+
+    def evaluate() -> Any:
+        try:
+            return store.query(sparql, prefixes=PREFIX_MAP, **dataset)
+        except SyntaxError as exc:
+            raise QuerySyntaxError(str(exc)) from None
+
+    answer = evaluate()
     if request["op"] == "select":
         if not isinstance(answer, ox.QuerySolutions):
             raise QuerySyntaxError("select() takes a SELECT query")
         return rows_of(answer)
-    return render(answer, form=request["form"], media=request["media"], max_rows=request["max_rows"])
+    return render(answer, form=request["form"], media=request["media"], max_rows=request["max_rows"],
+                  again=evaluate)
 
 
 def _serve(conn: Connection, source: str, kind: str) -> None:
@@ -116,6 +131,10 @@ class _Worker:
     process: BaseProcess
     conn: Connection
     ready: bool = False
+    killed: bool = False  # set once, under _KILLING, by the one thread that kills it
+
+
+_Waiter = tuple[asyncio.AbstractEventLoop, "asyncio.Future[_Worker]"]
 
 
 class EmbeddedExecutor(_Reads):
@@ -147,6 +166,7 @@ class EmbeddedExecutor(_Reads):
         self._ctx = multiprocessing.get_context("spawn")
         self._idle: queue.Queue[_Worker] = queue.Queue()
         self._cond = threading.Condition()
+        self._waiters: deque[_Waiter] = deque()  # aexecute() calls waiting for a free worker, oldest first
         self._workers: set[_Worker] = set()  # started and not yet retired, ready or still loading
         self._starting = 0
         self._failure: str | None = None
@@ -159,12 +179,23 @@ class EmbeddedExecutor(_Reads):
     def execute(self, sparql: str, *, media: str, default_graphs: Sequence[str] | None = None,
                 named_graphs: Sequence[str] | None = None, timeout: float | None = None,
                 max_rows: int | None = None) -> Result:
-        info = check_query(sparql)
-        request = {"op": "execute", "sparql": sparql, "media": media, "form": info.form.value if info.form else None,
-                   "own_dataset": "FROM" in info.keywords, "default_graphs": _check_graphs(default_graphs),
-                   "named_graphs": _check_graphs(named_graphs),
-                   "max_rows": self.max_rows if max_rows is None else max_rows}
+        request = self._execute_request(sparql, media, default_graphs, named_graphs, max_rows)
         return self._call(request, self.timeout if timeout is None else timeout)
+
+    async def aexecute(self, sparql: str, *, media: str, default_graphs: Sequence[str] | None = None,
+                       named_graphs: Sequence[str] | None = None, timeout: float | None = None,
+                       max_rows: int | None = None) -> Result:
+        """:meth:`execute` for the event loop: waits for a worker and its answer without holding a thread."""
+        request = self._execute_request(sparql, media, default_graphs, named_graphs, max_rows)
+        return await self._acall(request, self.timeout if timeout is None else timeout)
+
+    def _execute_request(self, sparql: str, media: str, default_graphs: Sequence[str] | None,
+                         named_graphs: Sequence[str] | None, max_rows: int | None) -> dict[str, Any]:
+        info = check_query(sparql)
+        return {"op": "execute", "sparql": sparql, "media": media, "form": info.form.value if info.form else None,
+                "own_dataset": "FROM" in info.keywords, "default_graphs": _check_graphs(default_graphs),
+                "named_graphs": _check_graphs(named_graphs),
+                "max_rows": self.max_rows if max_rows is None else max_rows}
 
     def select(self, sparql: str, *, timeout: float | None = None) -> list[dict[str, Any]]:
         """Rows as SPARQL JSON bindings, for the application's own queries: no row cap."""
@@ -204,10 +235,84 @@ class EmbeddedExecutor(_Reads):
                     self._release(worker)
                 else:
                     self._retire(worker)
-            if reply[0] == "ok":
-                return reply[1]
-            raise _ERRORS.get(reply[1], ExecutorError)(reply[2])
+            return _unwrap(reply)
         raise StoreUnavailable("the query workers keep dying; see the server log")
+
+    async def _acall(self, request: dict[str, Any], timeout: float) -> Any:
+        """:meth:`_call` on the event loop, with the same retries; a worker whose answer is abandoned (timeout,
+        or the caller cancelled) is killed, as its pipe would otherwise carry that late answer to the next
+        request."""
+        crashes = 0
+        for _attempt in range(self.size + 2):
+            worker = await self._aacquire(timeout)
+            started = healthy = False
+            try:
+                worker.conn.send(request)
+                deadline = time.monotonic() + timeout
+                pending = bytearray()
+                reply = await _areceive(worker, pending, deadline, timeout)
+                if reply == ("started",):
+                    started = True
+                    reply = await _areceive(worker, pending, deadline, timeout)
+                healthy = not pending  # anything more on the pipe would be out of step with the next request
+            except (EOFError, OSError):
+                crashes += started
+                if crashes >= 2:
+                    raise StoreUnavailable("the query worker crashed twice while running this query; the query "
+                                           "may need more memory than a worker has, so narrow it") from None
+                log.warning("a query worker (pid %s) died %s; trying another", worker.process.pid,
+                            "while answering" if started else "while idle")
+                continue
+            finally:
+                if healthy:
+                    self._release(worker)
+                else:  # stop it now; waiting for it to exit and starting its replacement take a thread
+                    with contextlib.suppress(ValueError, AssertionError, OSError):
+                        worker.process.kill()
+                    threading.Thread(target=self._retire, args=(worker,), name="anemia-kg-worker-retire",
+                                     daemon=True).start()
+            return _unwrap(reply)
+        raise StoreUnavailable("the query workers keep dying; see the server log")
+
+    async def _aacquire(self, wait: float) -> _Worker:
+        """:meth:`_acquire` for the event loop: a free worker now, or the first one released or started."""
+        loop = asyncio.get_running_loop()
+        deadline = time.monotonic() + wait
+        future: asyncio.Future[_Worker] | None = None
+        try:
+            while True:
+                with self._cond:
+                    if self._closed:
+                        raise StoreUnavailable("the query executor is closed")
+                    if self._failure and not any(w.ready for w in self._workers):
+                        self._top_up_locked()
+                        raise StoreUnavailable(self._failure)
+                    if future is None:
+                        try:
+                            worker = self._idle.get_nowait()
+                        except queue.Empty:
+                            future = loop.create_future()
+                            self._waiters.append((loop, future))
+                if future is not None:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise self._busy(wait)
+                    # wake up now and then to notice a pool that failed to load; the future stays in the queue
+                    await asyncio.wait((future,), timeout=min(0.25, remaining))
+                    if not future.done():
+                        continue
+                    worker, future = future.result(), None
+                return worker  # one that died idle fails at once on its pipe, and _acall tries another
+        finally:
+            if future is not None and not future.cancel() and not future.cancelled():
+                self._release(future.result())  # handed to us just as we gave up: pass it on
+
+    def _busy(self, wait: float) -> StoreUnavailable:
+        with self._cond:
+            loading = not any(w.ready for w in self._workers)
+        if loading:
+            return StoreUnavailable("the query workers are still loading the dataset; try again")
+        return StoreUnavailable(f"all {self.size} query workers stayed busy for {wait:g} s; try again")
 
     def _acquire(self, wait: float) -> _Worker:
         """A ready worker, waiting at most ``wait`` seconds for one to become free."""
@@ -224,22 +329,38 @@ class EmbeddedExecutor(_Reads):
             except queue.Empty:
                 if time.monotonic() < deadline:
                     continue
-                with self._cond:
-                    loading = not any(w.ready for w in self._workers)
-                if loading:
-                    raise StoreUnavailable("the query workers are still loading the dataset; try again") from None
-                raise StoreUnavailable(f"all {self.size} query workers stayed busy for {wait:g} s; try again") from None
+                raise self._busy(wait) from None
             if worker.process.is_alive():
                 return worker
             self._retire(worker)
 
     def _release(self, worker: _Worker) -> None:
+        """A free worker goes to the oldest waiting :meth:`aexecute`, else back to the idle queue."""
         with self._cond:
             closed = self._closed
+            if not closed:
+                self._offer_locked(worker)
         if closed:
             _kill(worker)
+
+    def _offer_locked(self, worker: _Worker) -> None:
+        while self._waiters:
+            loop, future = self._waiters.popleft()
+            if future.done():  # it gave up waiting
+                continue
+            try:
+                loop.call_soon_threadsafe(self._hand_over, future, worker)
+                return
+            except RuntimeError:  # its event loop is closed
+                continue
+        self._idle.put(worker)
+
+    def _hand_over(self, future: asyncio.Future[_Worker], worker: _Worker) -> None:
+        """On the waiter's event loop: give it the worker, unless it stopped waiting meanwhile."""
+        if future.done():
+            self._release(worker)
         else:
-            self._idle.put(worker)
+            future.set_result(worker)
 
     def _retire(self, worker: _Worker) -> None:
         """Kill a worker that timed out or died, and start its replacement in the background."""
@@ -294,7 +415,7 @@ class EmbeddedExecutor(_Reads):
         with self._cond:
             if reply[0] == "ready" and worker in self._workers:
                 worker.ready, self._failure = True, None
-                self._idle.put(worker)
+                self._offer_locked(worker)
             elif reply[0] != "ready":
                 log.error("%s", reply[1])
                 self._failure = reply[1]
@@ -354,11 +475,96 @@ class EmbeddedExecutor(_Reads):
 
 def _receive(worker: _Worker, deadline: float, timeout: float) -> Any:
     if not worker.conn.poll(max(0.0, deadline - time.monotonic())):
-        raise QueryTimeout(f"the query ran longer than {timeout:.1f} s and was stopped; narrow it or add LIMIT")
+        raise _timeout(timeout)
     return worker.conn.recv()
 
 
+def _timeout(timeout: float) -> QueryTimeout:
+    return QueryTimeout(f"the query ran longer than {timeout:.1f} s and was stopped; narrow it or add LIMIT")
+
+
+def _unwrap(reply: tuple[Any, ...]) -> Any:
+    if reply[0] == "ok":
+        return reply[1]
+    raise _ERRORS.get(reply[1], ExecutorError)(reply[2])
+
+
+async def _areceive(worker: _Worker, pending: bytearray, deadline: float, timeout: float) -> Any:
+    """The worker's next message, read on the event loop as the bytes arrive (never blocking it).
+
+    The framing is :class:`multiprocessing.connection.Connection`'s, which the worker writes with ``send``: a
+    signed 4-byte big-endian length (``-1`` and then an 8-byte one for 2 GiB and more), then the pickle.
+    ``pending`` keeps bytes read beyond one message for the next call.
+    """
+    message = _take_message(pending)
+    if message is not _INCOMPLETE:
+        return message
+    loop = asyncio.get_running_loop()
+    fd = worker.conn.fileno()
+    arrived: asyncio.Future[Any] = loop.create_future()
+    loop.add_reader(fd, _read_into, fd, pending, arrived)
+    try:
+        return await asyncio.wait_for(arrived, max(0.0, deadline - time.monotonic()))
+    except TimeoutError:
+        raise _timeout(timeout) from None
+    finally:
+        loop.remove_reader(fd)
+
+
+READ_SIZE = 64 * 1024  # larger reads cost an mmap per call in the allocator, for no fewer wake-ups that matter
+
+
+def _read_into(fd: int, pending: bytearray, arrived: asyncio.Future[Any]) -> None:
+    """Reader callback: append what the pipe holds now (the fd is readable, so this does not block) and
+    resolve ``arrived`` once a whole message is there."""
+    if arrived.done():
+        return
+    try:
+        data = os.read(fd, READ_SIZE)
+    except OSError as exc:
+        arrived.set_exception(exc)
+        return
+    if not data:
+        arrived.set_exception(EOFError("the query worker closed its pipe"))
+        return
+    pending += data
+    message = _take_message(pending)
+    if message is not _INCOMPLETE:
+        arrived.set_result(message)
+
+
+_INCOMPLETE = object()
+
+
+def _take_message(pending: bytearray) -> Any:
+    """One whole message from the front of ``pending`` (removed from it), or ``_INCOMPLETE``."""
+    if len(pending) < 4:
+        return _INCOMPLETE
+    (size,) = struct.unpack_from("!i", pending)
+    start = 4
+    if size == -1:
+        if len(pending) < 12:
+            return _INCOMPLETE
+        (size,) = struct.unpack_from("!Q", pending, 4)
+        start = 12
+    if len(pending) < start + size:
+        return _INCOMPLETE
+    with memoryview(pending) as view, view[start:start + size] as body:
+        message = pickle.loads(body)
+    del pending[:start + size]  # only once the views are released: a bytearray with views cannot shrink
+    return message
+
+
+_KILLING = threading.Lock()
+
+
 def _kill(worker: _Worker) -> None:
+    """Kill the worker and close its pipe, once: the watcher, a request and close() may all find it dead at the
+    same moment, and closing one pipe twice from two threads could close a descriptor opened meanwhile."""
+    with _KILLING:
+        if worker.killed:
+            return
+        worker.killed = True
     with contextlib.suppress(ValueError, AssertionError, OSError):  # not started yet, or already closed
         if worker.process.is_alive():
             worker.process.kill()

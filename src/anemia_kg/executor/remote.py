@@ -6,6 +6,7 @@ See :mod:`anemia_kg.store` for how to load the dataset there.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import re
 import threading
@@ -13,6 +14,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import anyio.to_thread
 import httpx
 import pyoxigraph as ox
 
@@ -93,6 +95,14 @@ class RemoteExecutor(_Reads):
         text, added = self._prepare(sparql)
         with self._post(text, added, form, dataset, self.timeout if timeout is None else timeout) as (answer, _):
             return render(answer, form=form, media=media, max_rows=limit)
+
+    async def aexecute(self, sparql: str, *, media: str, default_graphs: Sequence[str] | None = None,
+                       named_graphs: Sequence[str] | None = None, timeout: float | None = None,
+                       max_rows: int | None = None) -> Result:
+        """:meth:`execute` from the event loop, in a worker thread (the HTTP client here is synchronous)."""
+        call = functools.partial(self.execute, sparql, media=media, default_graphs=default_graphs,
+                                 named_graphs=named_graphs, timeout=timeout, max_rows=max_rows)
+        return await anyio.to_thread.run_sync(call)
 
     def select(self, sparql: str, *, timeout: float | None = None) -> list[dict[str, Any]]:
         """Rows as SPARQL JSON bindings, for the application's own queries: no row cap."""
