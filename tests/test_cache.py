@@ -143,12 +143,11 @@ def test_a_chunked_post_is_answered_without_the_cache_and_without_waiting_for_it
 
 
 def test_the_cache_is_off_for_a_remote_engine_whose_data_may_change():
-    from anemia_kg.api.cache import ResponseCache
-
     def cache_bytes(settings: Settings) -> int:
         app = create_app(settings)
-        (options,) = [m.kwargs for m in app.user_middleware if m.cls is ResponseCache]
-        return options["max_bytes"]
+        app.build_middleware_stack()
+        assert app.cache is not None
+        return app.cache.max_bytes
 
     assert cache_bytes(Settings(cache_bytes=1000)) == 1000
     assert cache_bytes(Settings(cache_bytes=1000, endpoint="http://127.0.0.1:1/query")) == 0
