@@ -382,3 +382,24 @@ def test_a_query_that_crashes_the_engine_does_not_crash_the_server(nquads: Path)
             assert "crashed twice" in str(caught.value) and caught.value.status == 503
         ex.wait_ready(60)
         assert count(ex) == QUADS
+
+
+def test_execute_reads_long_answers_after_aexecute_ran_under_uvloop(nquads: Path) -> None:
+    """uvloop leaves a descriptor it watched non-blocking; a blocking execute() on the same worker afterwards
+    must still read an answer that arrives in parts (it failed with EAGAIN, seen as a worker crash)."""
+    import asyncio
+
+    import uvloop
+
+    big = "SELECT * WHERE { GRAPH ?g1 { ?a ?b ?c } GRAPH ?g2 { ?d ?e ?f } GRAPH ?g3 { ?h ?i ?j } }"  # 729 rows
+    with EmbeddedExecutor(nquads, workers=1, timeout=30) as ex:
+        ex.wait_ready(60)
+        expected = ex.execute(big, media="xml").body
+        assert len(expected) > 256 * 1024
+        (worker,) = list(ex._workers)
+        assert asyncio.run(ex.aexecute(LABELS, media="json")) == ex.execute(LABELS, media="json")
+        uvloop.run(ex.aexecute(LABELS, media="json"))
+        assert os.get_blocking(worker.conn.fileno())
+        for _ in range(10):
+            assert ex.execute(big, media="xml").body == expected
+        assert ex.worker_pids == [worker.process.pid]  # the same worker throughout: none died

@@ -509,6 +509,10 @@ async def _areceive(worker: _Worker, pending: bytearray, deadline: float, timeou
         raise _timeout(timeout) from None
     finally:
         loop.remove_reader(fd)
+        # uvloop leaves a watched descriptor non-blocking, and the next user of this worker may be execute(),
+        # whose Connection.recv() then fails with EAGAIN in the middle of a long answer
+        with contextlib.suppress(OSError):
+            os.set_blocking(fd, True)
 
 
 READ_SIZE = 64 * 1024  # larger reads cost an mmap per call in the allocator, for no fewer wake-ups that matter
