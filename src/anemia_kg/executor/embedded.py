@@ -275,37 +275,40 @@ class EmbeddedExecutor(_Reads):
         raise StoreUnavailable("the query workers keep dying; see the server log")
 
     async def _aacquire(self, wait: float) -> _Worker:
-        """:meth:`_acquire` for the event loop: a free worker now, or the first one released or started."""
+        """:meth:`_acquire` for the event loop: a free worker now, or the first one released or started.
+
+        A waiter is a future in ``_waiters``: a released or newly ready worker is handed to the oldest one
+        (:meth:`_offer_locked`), a pool that cannot load fails them all, and a timer gives up after ``wait``.
+        """
         loop = asyncio.get_running_loop()
-        deadline = time.monotonic() + wait
-        future: asyncio.Future[_Worker] | None = None
+        with self._cond:
+            if self._closed:
+                raise StoreUnavailable("the query executor is closed")
+            if self._failure and not any(w.ready for w in self._workers):
+                self._top_up_locked()  # try again in the background, but answer this request now
+                raise StoreUnavailable(self._failure)
+            try:
+                return self._idle.get_nowait()  # one that died idle fails at once on its pipe: _acall retries
+            except queue.Empty:
+                future: asyncio.Future[_Worker] = loop.create_future()
+                self._waiters.append((loop, future))
+        timer = loop.call_later(wait, lambda: future.done() or future.set_exception(self._busy(wait)))
         try:
-            while True:
-                with self._cond:
-                    if self._closed:
-                        raise StoreUnavailable("the query executor is closed")
-                    if self._failure and not any(w.ready for w in self._workers):
-                        self._top_up_locked()
-                        raise StoreUnavailable(self._failure)
-                    if future is None:
-                        try:
-                            worker = self._idle.get_nowait()
-                        except queue.Empty:
-                            future = loop.create_future()
-                            self._waiters.append((loop, future))
-                if future is not None:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        raise self._busy(wait)
-                    # wake up now and then to notice a pool that failed to load; the future stays in the queue
-                    await asyncio.wait((future,), timeout=min(0.25, remaining))
-                    if not future.done():
-                        continue
-                    worker, future = future.result(), None
-                return worker  # one that died idle fails at once on its pipe, and _acall tries another
+            return await future
+        except BaseException:  # gave up, failed, or cancelled: a worker handed over meanwhile goes on
+            if future.done() and not future.cancelled() and future.exception() is None:
+                self._release(future.result())
+            future.cancel()
+            raise
         finally:
-            if future is not None and not future.cancel() and not future.cancelled():
-                self._release(future.result())  # handed to us just as we gave up: pass it on
+            timer.cancel()
+
+    def _fail_waiters_locked(self, message: str) -> None:
+        """Answer every waiting :meth:`aexecute` with StoreUnavailable (pool closed, or none could load)."""
+        while self._waiters:
+            loop, future = self._waiters.popleft()
+            with contextlib.suppress(RuntimeError):  # its event loop is closed
+                loop.call_soon_threadsafe(_fail, future, StoreUnavailable(message))
 
     def _busy(self, wait: float) -> StoreUnavailable:
         with self._cond:
@@ -420,6 +423,8 @@ class EmbeddedExecutor(_Reads):
                 log.error("%s", reply[1])
                 self._failure = reply[1]
                 self._workers.discard(worker)
+                if not any(w.ready for w in self._workers):
+                    self._fail_waiters_locked(reply[1])
             self._cond.notify_all()
         if worker is not None and not worker.ready:
             _kill(worker)
@@ -468,9 +473,15 @@ class EmbeddedExecutor(_Reads):
         with self._cond:
             self._closed = True
             workers, self._workers = list(self._workers), set()
+            self._fail_waiters_locked("the query executor is closed")
             self._cond.notify_all()
         for worker in workers:
             _kill(worker)
+
+
+def _fail(future: asyncio.Future[Any], error: BaseException) -> None:
+    if not future.done():
+        future.set_exception(error)
 
 
 def _receive(worker: _Worker, deadline: float, timeout: float) -> Any:
@@ -503,11 +514,11 @@ async def _areceive(worker: _Worker, pending: bytearray, deadline: float, timeou
     fd = worker.conn.fileno()
     arrived: asyncio.Future[Any] = loop.create_future()
     loop.add_reader(fd, _read_into, fd, pending, arrived)
+    timer = loop.call_later(max(0.0, deadline - time.monotonic()), _fail, arrived, _timeout(timeout))
     try:
-        return await asyncio.wait_for(arrived, max(0.0, deadline - time.monotonic()))
-    except TimeoutError:
-        raise _timeout(timeout) from None
+        return await arrived
     finally:
+        timer.cancel()
         loop.remove_reader(fd)
         # uvloop leaves a watched descriptor non-blocking, and the next user of this worker may be execute(),
         # whose Connection.recv() then fails with EAGAIN in the middle of a long answer
