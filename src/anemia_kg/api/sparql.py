@@ -15,8 +15,8 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
-from fastapi.routing import APIRoute
 from fastapi.responses import Response
+from fastapi.routing import APIRoute
 
 from ..protocol import (
     GRAPH_TYPES,
@@ -30,6 +30,7 @@ from ..protocol import (
 )
 from .errors import error_responses
 from .services import Services
+
 
 class _PlainRoute(APIRoute):
     """A route whose endpoint takes the :class:`Request` and returns a :class:`Response`, called as it is.

@@ -188,7 +188,7 @@ def native_json(solutions: ox.QuerySolutions, max_rows: int) -> bytes | None:
     """
     writer = _RowBound(max_rows)
     try:
-        solutions.serialize(writer, format=ox.QueryResultsFormat.JSON)
+        solutions.serialize(writer, format=ox.QueryResultsFormat.JSON)  # type: ignore[arg-type]  # any .write()
     except _MayPassCap:
         return None
     return b"".join(writer.parts)

@@ -20,6 +20,7 @@ of its throughput (``docs/benchmarks.md``).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import multiprocessing
@@ -134,7 +135,9 @@ class _Worker:
     killed: bool = False  # set once, under _KILLING, by the one thread that kills it
 
 
-_Waiter = tuple[asyncio.AbstractEventLoop, "asyncio.Future[_Worker]"]
+# A caller waiting for a free worker: an aexecute() as its event loop and an asyncio future, an execute() as a
+# concurrent.futures future. One queue for both, oldest first, so neither kind can starve the other.
+_Waiter = tuple[asyncio.AbstractEventLoop, "asyncio.Future[_Worker]"] | concurrent.futures.Future["_Worker"]
 
 
 class EmbeddedExecutor(_Reads):
@@ -166,7 +169,7 @@ class EmbeddedExecutor(_Reads):
         self._ctx = multiprocessing.get_context("spawn")
         self._idle: queue.Queue[_Worker] = queue.Queue()
         self._cond = threading.Condition()
-        self._waiters: deque[_Waiter] = deque()  # aexecute() calls waiting for a free worker, oldest first
+        self._waiters: deque[_Waiter] = deque()  # calls waiting for a free worker, oldest first
         self._workers: set[_Worker] = set()  # started and not yet retired, ready or still loading
         self._starting = 0
         self._failure: str | None = None
@@ -282,17 +285,13 @@ class EmbeddedExecutor(_Reads):
         """
         loop = asyncio.get_running_loop()
         with self._cond:
-            if self._closed:
-                raise StoreUnavailable("the query executor is closed")
-            if self._failure and not any(w.ready for w in self._workers):
-                self._top_up_locked()  # try again in the background, but answer this request now
-                raise StoreUnavailable(self._failure)
-            try:
-                return self._idle.get_nowait()  # one that died idle fails at once on its pipe: _acall retries
-            except queue.Empty:
-                future: asyncio.Future[_Worker] = loop.create_future()
-                self._waiters.append((loop, future))
-        timer = loop.call_later(wait, lambda: future.done() or future.set_exception(self._busy(wait)))
+            self._check_usable_locked()
+            worker = self._take_idle_locked()
+            if worker is not None:
+                return worker
+            future: asyncio.Future[_Worker] = loop.create_future()
+            self._waiters.append((loop, future))
+        timer = loop.call_later(wait, self._give_up, future, wait)
         try:
             return await future
         except BaseException:  # gave up, failed, or cancelled: a worker handed over meanwhile goes on
@@ -303,42 +302,75 @@ class EmbeddedExecutor(_Reads):
         finally:
             timer.cancel()
 
+    def _give_up(self, future: asyncio.Future[_Worker], wait: float) -> None:
+        if not future.done():
+            future.set_exception(self._busy(wait))
+
     def _fail_waiters_locked(self, message: str) -> None:
         """Answer every waiting :meth:`aexecute` with StoreUnavailable (pool closed, or none could load)."""
         while self._waiters:
-            loop, future = self._waiters.popleft()
+            waiter = self._waiters.popleft()
+            if isinstance(waiter, concurrent.futures.Future):
+                if waiter.set_running_or_notify_cancel():  # False: it gave up already
+                    waiter.set_exception(StoreUnavailable(message))
+                continue
+            loop, future = waiter
             with contextlib.suppress(RuntimeError):  # its event loop is closed
                 loop.call_soon_threadsafe(_fail, future, StoreUnavailable(message))
 
+    def _check_usable_locked(self) -> None:
+        if self._closed:
+            raise StoreUnavailable("the query executor is closed")
+        if self._failure and not any(w.ready for w in self._workers):
+            self._top_up_locked()  # try again in the background, but answer this request now
+            raise StoreUnavailable(self._failure)
+
+    def _take_idle_locked(self) -> _Worker | None:
+        """A free worker, if there is one. Workers retired while they sat idle (the watcher saw them die) are
+        dropped here; one that died and is not retired yet fails at once on its pipe, and the call retries."""
+        while True:
+            try:
+                worker = self._idle.get_nowait()
+            except queue.Empty:
+                return None
+            if worker in self._workers:
+                return worker
+
     def _busy(self, wait: float) -> StoreUnavailable:
         with self._cond:
-            loading = not any(w.ready for w in self._workers)
-        if loading:
+            return self._busy_locked(wait)
+
+    def _busy_locked(self, wait: float) -> StoreUnavailable:
+        if not any(w.ready for w in self._workers):
             return StoreUnavailable("the query workers are still loading the dataset; try again")
         return StoreUnavailable(f"all {self.size} query workers stayed busy for {wait:g} s; try again")
 
     def _acquire(self, wait: float) -> _Worker:
-        """A ready worker, waiting at most ``wait`` seconds for one to become free."""
+        """A ready worker, waiting at most ``wait`` seconds for one to become free, in line with every caller."""
         deadline = time.monotonic() + wait
-        while True:
-            with self._cond:
-                if self._closed:
-                    raise StoreUnavailable("the query executor is closed")
-                if self._failure and not any(w.ready for w in self._workers):
-                    self._top_up_locked()  # try again in the background, but answer this request now
-                    raise StoreUnavailable(self._failure)
-            try:
-                worker = self._idle.get(timeout=max(0.0, min(0.1, deadline - time.monotonic())))
-            except queue.Empty:
-                if time.monotonic() < deadline:
-                    continue
-                raise self._busy(wait) from None
-            if worker.process.is_alive():
+        with self._cond:
+            self._check_usable_locked()
+            worker = self._take_idle_locked()
+            if worker is not None:
                 return worker
-            self._retire(worker)
+            waiter: concurrent.futures.Future[_Worker] = concurrent.futures.Future()
+            self._waiters.append(waiter)
+        while True:
+            with contextlib.suppress(TimeoutError):  # look again now and then: the pool may have failed to load
+                return waiter.result(timeout=max(0.0, min(0.1, deadline - time.monotonic())))
+            with self._cond:  # a worker is handed over under this lock too: now it is either here or not
+                if waiter.done():
+                    continue
+                try:
+                    self._check_usable_locked()
+                    if time.monotonic() >= deadline:
+                        raise self._busy_locked(wait)
+                except StoreUnavailable:
+                    waiter.cancel()
+                    raise
 
     def _release(self, worker: _Worker) -> None:
-        """A free worker goes to the oldest waiting :meth:`aexecute`, else back to the idle queue."""
+        """A free worker goes to the oldest waiting call, else back to the idle queue."""
         with self._cond:
             closed = self._closed
             if not closed:
@@ -348,7 +380,13 @@ class EmbeddedExecutor(_Reads):
 
     def _offer_locked(self, worker: _Worker) -> None:
         while self._waiters:
-            loop, future = self._waiters.popleft()
+            waiter = self._waiters.popleft()
+            if isinstance(waiter, concurrent.futures.Future):
+                if waiter.set_running_or_notify_cancel():  # False: it gave up waiting
+                    waiter.set_result(worker)
+                    return
+                continue
+            loop, future = waiter
             if future.done():  # it gave up waiting
                 continue
             try:
