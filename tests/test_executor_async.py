@@ -1,13 +1,18 @@
 """``aexecute``: the executors' event-loop way in, over real worker processes (nothing inside is mocked).
 
-Each test drives its coroutines with ``asyncio.run`` (no async test plugin is used in this suite), bounded by
-``within``. Timings are only checked against generous upper bounds that prove "does not hang"; slow queries
-are chosen so that their length only matters one way (they must outlast a short wait, never finish early).
+Each test drives its coroutines with ``asyncio.Runner`` (no async test plugin is used in this suite), bounded
+by ``within``; the tests where the event loop matters run on both asyncio's loop and uvloop (the server's).
+Timings are only checked against generous upper bounds that prove "does not hang"; slow queries are chosen
+so that their length only matters one way (they must outlast a short wait, never finish early).
+
+A few tests look at the pool's private state (``_idle``, ``_waiters``, ``_workers``) to prove that nothing
+was lost, and one holds a worker with ``_aacquire`` / ``_release`` to time a race exactly.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import multiprocessing
 import os
@@ -17,12 +22,13 @@ import signal
 import struct
 import threading
 import time
-from collections.abc import Awaitable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 import pytest
+import uvloop
 
 from anemia_kg.executor import (
     EmbeddedExecutor,
@@ -51,15 +57,24 @@ from test_executor import (
 )
 
 T = TypeVar("T")
+Run = Callable[..., Any]
 
 BIG = 20_000  # triples in the big chain dataset
 NEXT = "<http://example.org/next>"
 LIMIT = 90.0  # no test's event loop may run longer than this
+LOOPS = {"asyncio": None, "uvloop": uvloop.new_event_loop}
 
 
-def within(coro: Coroutine[Any, Any, T], seconds: float = LIMIT) -> T:
-    """Run ``coro`` on a fresh event loop, failing (rather than hanging) after ``seconds``."""
-    return asyncio.run(asyncio.wait_for(coro, seconds))
+def within(coro: Coroutine[Any, Any, T], seconds: float = LIMIT, *, loop: str = "asyncio") -> T:
+    """Run ``coro`` on a fresh event loop of the kind named, failing (rather than hanging) after ``seconds``."""
+    with asyncio.Runner(loop_factory=LOOPS[loop]) as runner:
+        return runner.run(asyncio.wait_for(coro, seconds))
+
+
+@pytest.fixture(params=list(LOOPS))
+def run(request: pytest.FixtureRequest) -> Run:
+    """``within`` on asyncio's event loop, then on uvloop's."""
+    return functools.partial(within, loop=request.param)
 
 
 async def gather(*calls: Awaitable[T]) -> list[T]:
@@ -93,7 +108,7 @@ def alive(pid: int) -> bool:
     return True
 
 
-async def until(condition: Any, timeout: float = 30) -> bool:
+async def until(condition: Callable[[], bool], timeout: float = 30) -> bool:
     """``wait_until`` for the event loop: never blocks it."""
     deadline = time.monotonic() + timeout
     while not condition():
@@ -103,12 +118,29 @@ async def until(condition: Any, timeout: float = 30) -> bool:
     return True
 
 
+def _waiting(waiter: Any) -> bool:
+    future = waiter[1] if isinstance(waiter, tuple) else waiter  # (loop, asyncio future) or a concurrent future
+    return not future.done()
+
+
+def waiters(ex: EmbeddedExecutor) -> int:
+    """Calls waiting for a worker now."""
+    with ex._cond:
+        return sum(_waiting(w) for w in ex._waiters)
+
+
 def all_free(ex: EmbeddedExecutor) -> bool:
     """Nothing lost or stuck: every worker of the pool sits in the idle queue and no call is left waiting."""
     with ex._cond:
         idle, workers = list(ex._idle.queue), set(ex._workers)
-        waiting = [future for _, future in ex._waiters if not future.done()]
+        waiting = any(_waiting(w) for w in ex._waiters)
     return len(workers) == ex.size and workers <= set(idle) and not waiting
+
+
+def busy(ex: EmbeddedExecutor) -> bool:
+    """No worker is free (every one is running a query)."""
+    with ex._cond:
+        return not set(ex._idle.queue) & set(ex._workers)
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +162,7 @@ def executor(nquads: Path) -> Iterator[EmbeddedExecutor]:
 
 
 @pytest.fixture
-def own(request: pytest.FixtureRequest, nquads: Path, big: Path) -> Iterator[Any]:
+def own(nquads: Path, big: Path) -> Iterator[Callable[..., EmbeddedExecutor]]:
     """``own(workers, dataset="tiny"|"big", timeout=...)``: a private executor, closed after the test."""
     made: list[EmbeddedExecutor] = []
 
@@ -167,10 +199,10 @@ SAME = {
 
 
 @pytest.mark.parametrize(("query", "media", "dataset", "form"), SAME.values(), ids=SAME.keys())
-def test_aexecute_gives_the_bytes_execute_gives(executor: EmbeddedExecutor, query: str, media: str,
+def test_aexecute_gives_the_bytes_execute_gives(executor: EmbeddedExecutor, run: Run, query: str, media: str,
                                                 dataset: dict[str, Any], form: str) -> None:
     blocking = executor.execute(query, media=media, **dataset)
-    awaited = within(executor.aexecute(query, media=media, **dataset))
+    awaited = run(executor.aexecute(query, media=media, **dataset))
     assert isinstance(awaited, Result)
     assert (awaited.media_type, awaited.form, awaited.body) == (blocking.media_type, blocking.form, blocking.body)
     assert awaited.form == form and awaited.body  # and not both equally empty
@@ -178,13 +210,10 @@ def test_aexecute_gives_the_bytes_execute_gives(executor: EmbeddedExecutor, quer
 
 def test_aexecute_answers_are_right(executor: EmbeddedExecutor) -> None:
     """Not only the same as execute(): the right answers (should both ever go wrong the same way)."""
-    async def main() -> tuple[Result, Result, Result]:
-        return await asyncio.gather(
-            executor.aexecute(LABELS, media="csv"),
-            executor.aexecute("SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }", media="json", default_graphs=[CLAIMS]),
-            executor.aexecute("ASK { ent:anemia rdfs:label 'joint pain' }", media="json"))
-
-    labels, claims, ask = within(main())
+    labels, claims, ask = within(gather(
+        executor.aexecute(LABELS, media="csv"),
+        executor.aexecute("SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }", media="json", default_graphs=[CLAIMS]),
+        executor.aexecute("ASK { ent:anemia rdfs:label 'joint pain' }", media="json")))
     assert labels.body.decode().splitlines() == ["e,label", f"{ENT}anemia,anemia", f"{ENT}joint_pain,joint pain"]
     assert number(claims) == 2
     assert json.loads(ask.body)["boolean"] is False
@@ -205,19 +234,20 @@ ERRORS = {
 
 
 @pytest.mark.parametrize(("query", "options", "error", "match"), ERRORS.values(), ids=ERRORS.keys())
-def test_aexecute_raises_the_errors_execute_raises(executor: EmbeddedExecutor, query: str, options: dict[str, Any],
-                                                   error: type[ExecutorError], match: str) -> None:
+def test_aexecute_raises_the_errors_execute_raises(executor: EmbeddedExecutor, run: Run, query: str,
+                                                   options: dict[str, Any], error: type[ExecutorError],
+                                                   match: str) -> None:
     options = {"media": "json", **options}
     pids = executor.worker_pids
     with pytest.raises(error, match=match) as blocking:
         executor.execute(query, **options)
     with pytest.raises(error, match=match) as awaited:
-        within(executor.aexecute(query, **options))
+        run(executor.aexecute(query, **options))
     assert type(awaited.value) is type(blocking.value)
     assert str(awaited.value) == str(blocking.value)
     assert awaited.value.status == blocking.value.status
     assert executor.worker_pids == pids  # a refused query costs no worker
-    assert number(within(executor.aexecute(numbered(5), media="json"))) == 5  # and leaves the pipe in step
+    assert number(run(executor.aexecute(numbered(5), media="json"))) == 5  # and leaves the pipe in step
 
 
 def test_the_row_cap_is_exact(executor: EmbeddedExecutor) -> None:
@@ -225,39 +255,70 @@ def test_the_row_cap_is_exact(executor: EmbeddedExecutor) -> None:
     assert len(solutions(result)) == QUADS
 
 
+def test_a_closed_executor_refuses_aexecute(nquads: Path) -> None:
+    ex = EmbeddedExecutor(nquads, workers=1)
+    ex.wait_ready(60)
+    ex.close()
+    with pytest.raises(StoreUnavailable, match="closed"):
+        within(ex.aexecute(LABELS, media="json"))
+
+
 # --- many callers ---------------------------------------------------------------------------------------------
 
 
-def test_fifty_concurrent_calls_on_two_workers_get_their_own_answers(executor: EmbeddedExecutor) -> None:
+def test_fifty_concurrent_calls_on_two_workers_get_their_own_answers(executor: EmbeddedExecutor, run: Run) -> None:
     pids = executor.worker_pids
-
-    async def main() -> list[int]:
-        results = await asyncio.gather(*(executor.aexecute(numbered(n), media="json") for n in range(50)))
-        return [number(r) for r in results]
-
-    assert within(main()) == list(range(50))  # 48 of them had to wait for a worker
+    results = run(gather(*(executor.aexecute(numbered(n), media="json") for n in range(50))))
+    assert [number(r) for r in results] == list(range(50))  # 48 of them had to wait for a worker
     assert executor.worker_pids == pids  # nothing was killed
     assert wait_until(lambda: all_free(executor), 10)  # both workers are free again
 
 
-def test_blocking_and_awaited_calls_share_the_pool(executor: EmbeddedExecutor) -> None:
-    async def main() -> list[tuple[int, int]]:
-        async def awaited(n: int) -> tuple[int, int]:
-            return n, number(await executor.aexecute(numbered(n), media="json"))
+def test_blocking_and_awaited_calls_share_the_pool(executor: EmbeddedExecutor, run: Run) -> None:
+    async def awaited(n: int) -> tuple[int, int]:
+        return n, number(await executor.aexecute(numbered(n), media="json"))
 
-        async def blocking(n: int) -> tuple[int, int]:
-            return n, number(await asyncio.to_thread(executor.execute, numbered(n), media="json"))
+    async def blocking(n: int) -> tuple[int, int]:
+        return n, number(await asyncio.to_thread(executor.execute, numbered(n), media="json"))
 
-        calls = [awaited(n) if n % 3 else blocking(n) for n in range(60)]
-        return await asyncio.gather(*calls)
-
-    answers = within(main())
+    answers = run(gather(*(awaited(n) if n % 3 else blocking(n) for n in range(60))))
     assert len(answers) == 60 and all(asked == got for asked, got in answers)
+    assert wait_until(lambda: all_free(executor), 10)
 
 
-def test_a_blocking_call_is_not_starved_by_a_stream_of_awaited_calls(own: Any) -> None:
-    """Blocking and awaited calls wait in one queue: a worker used to go to any waiting aexecute first, so a
-    blocking execute() (the knowledge model's reads) never got one while awaited calls kept coming."""
+def test_several_event_loops_share_the_pool(executor: EmbeddedExecutor) -> None:
+    """Workers are handed from one thread's event loop to another's (asyncio's and uvloop's), and to blocking
+    callers in between."""
+    answers: dict[str, list[int]] = {}
+    errors: list[BaseException] = []
+
+    def loop(kind: str, first: int) -> None:
+        calls = (executor.aexecute(numbered(n), media="json") for n in range(first, first + 25))
+        try:
+            answers[kind] = [number(r) for r in within(gather(*calls), 60, loop=kind)]
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    def blocking() -> None:
+        try:
+            answers["blocking"] = [number(executor.execute(numbered(n), media="json")) for n in range(200, 215)]
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=loop, args=("asyncio", 0)), threading.Thread(target=loop, args=("uvloop", 100)),
+               threading.Thread(target=blocking)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(90)
+    assert not errors, errors
+    assert answers == {"asyncio": list(range(25)), "uvloop": list(range(100, 125)), "blocking": list(range(200, 215))}
+    assert wait_until(lambda: all_free(executor), 10)
+
+
+def test_a_blocking_call_is_not_starved_by_a_stream_of_awaited_calls(own: Callable[..., EmbeddedExecutor]) -> None:
+    """Four awaited callers keep the only worker wanted all the time; a blocking call (the knowledge model's
+    reads) must still get its turn, not fail as 'busy' after its whole timeout."""
     ex = own(1)
 
     async def main() -> Result:
@@ -278,50 +339,11 @@ def test_a_blocking_call_is_not_starved_by_a_stream_of_awaited_calls(own: Any) -
     assert number(within(main())) == 2
 
 
-def test_several_event_loops_share_the_pool(executor: EmbeddedExecutor) -> None:
-    """Workers are handed from one thread's event loop to another's, and to blocking callers."""
-    answers: dict[str, list[int]] = {}
-    errors: list[BaseException] = []
-
-    def loop(name: str, first: int) -> None:
-        async def main() -> list[int]:
-            results = await asyncio.gather(*(executor.aexecute(numbered(n), media="json")
-                                              for n in range(first, first + 25)))
-            return [number(r) for r in results]
-
-        try:
-            answers[name] = within(main(), 60)
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-
-    def blocking() -> None:
-        try:
-            answers["blocking"] = [number(executor.execute(numbered(n), media="json")) for n in range(200, 215)]
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=loop, args=("a", 0)), threading.Thread(target=loop, args=("b", 100)),
-               threading.Thread(target=blocking)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(90)
-    assert not errors, errors
-    assert answers == {"a": list(range(25)), "b": list(range(100, 125)), "blocking": list(range(200, 215))}
-
-
-def test_a_closed_executor_refuses_aexecute(nquads: Path) -> None:
-    ex = EmbeddedExecutor(nquads, workers=1)
-    ex.wait_ready(60)
-    ex.close()
-    with pytest.raises(StoreUnavailable, match="closed"):
-        within(ex.aexecute(LABELS, media="json"))
-
-
 # --- time limits and cancellation -----------------------------------------------------------------------------
 
 
-def test_a_query_that_runs_too_long_is_stopped_and_its_worker_replaced(own: Any) -> None:
+def test_a_query_that_runs_too_long_is_stopped_and_its_worker_replaced(own: Callable[..., EmbeddedExecutor],
+                                                                       run: Run) -> None:
     ex = own(2, "big", timeout=60)
     before = set(ex.worker_pids)
     timeout = 1.0
@@ -341,7 +363,7 @@ def test_a_query_that_runs_too_long_is_stopped_and_its_worker_replaced(own: Any)
         outcome, elapsed = await task
         return outcome, elapsed, light
 
-    outcome, elapsed, light = within(main())
+    outcome, elapsed, light = run(main())
     assert json.loads(light.body)["boolean"] is True
     assert isinstance(outcome, QueryTimeout), outcome
     assert "longer than 1.0 s" in str(outcome) and outcome.status == 503
@@ -352,16 +374,17 @@ def test_a_query_that_runs_too_long_is_stopped_and_its_worker_replaced(own: Any)
     assert len(before & after) == 1  # exactly the one that ran the heavy query was replaced
     (killed,) = before - after
     assert wait_until(lambda: not alive(killed), 10)
-    assert number(within(ex.aexecute(numbered(11), media="json"))) == 11
-    assert [number(r) for r in within(gather(*(ex.aexecute(numbered(n), media="json")
-                                                      for n in range(4))))] == [0, 1, 2, 3]
+    assert number(run(ex.aexecute(numbered(11), media="json"))) == 11
+    answers = run(gather(*(ex.aexecute(numbered(n), media="json") for n in range(4))))
+    assert [number(r) for r in answers] == [0, 1, 2, 3]
 
 
 SLOW_ROWS = 3000  # about 3 s here: far longer than the 0.5 s the caller waits, far shorter than the next's 30 s
 
 
 @pytest.mark.parametrize("how", ["wait_for", "cancel"])
-def test_a_cancelled_call_kills_its_worker_so_the_next_answer_is_its_own(own: Any, how: str) -> None:
+def test_a_cancelled_call_kills_its_worker_so_the_next_answer_is_its_own(own: Callable[..., EmbeddedExecutor],
+                                                                         run: Run, how: str) -> None:
     """With one worker, the next query goes to the same pipe: had the worker been left running, its late answer
     to the slow query (SLOW_ROWS * BIG) would come back as the answer to the next one."""
     ex = own(1, "big", timeout=30)
@@ -377,27 +400,26 @@ def test_a_cancelled_call_kills_its_worker_so_the_next_answer_is_its_own(own: An
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task
-        assert not alive(before) or await until(lambda: not alive(before), 10), "the worker was not killed"
+        assert await until(lambda: not alive(before), 10), "the worker was not killed"
         return await ex.aexecute(numbered(7), media="json", timeout=30)
 
-    assert number(within(main())) == 7
+    assert number(run(main())) == 7
     assert wait_until(lambda: len(ex.worker_pids) == 1 and ex.worker_pids != [before])
-    assert number(within(ex.aexecute(numbered(8), media="json"))) == 8
+    assert number(run(ex.aexecute(numbered(8), media="json"))) == 8
 
 
-def test_a_call_cancelled_while_waiting_for_a_worker_loses_no_worker(own: Any) -> None:
-    """The waiter gives up before it gets a worker: nothing is killed, and the worker it would have been handed
-    goes to the next caller."""
+def test_a_call_cancelled_while_waiting_for_a_worker_loses_no_worker(own: Callable[..., EmbeddedExecutor],
+                                                                      run: Run) -> None:
+    """The waiter gives up before it gets a worker: nothing is killed, and the worker goes to the next caller."""
     ex = own(1, "big", timeout=30)
     pids = ex.worker_pids
     rows = 1000  # about 1 s
 
     async def main() -> tuple[Result, Result]:
         running = asyncio.create_task(ex.aexecute(slow(rows), media="json"))
-        await until(lambda: ex._idle.qsize() == 0)
+        assert await until(lambda: busy(ex))
         waiting = asyncio.create_task(ex.aexecute(numbered(1), media="json"))
-        await asyncio.sleep(0.2)
-        assert not waiting.done()
+        assert await until(lambda: waiters(ex) == 1)
         waiting.cancel()
         with pytest.raises(asyncio.CancelledError):
             await waiting
@@ -405,48 +427,53 @@ def test_a_call_cancelled_while_waiting_for_a_worker_loses_no_worker(own: Any) -
         after = await ex.aexecute(numbered(2), media="json", timeout=5)  # "busy" if the worker went astray
         return answer, after
 
-    answer, after = within(main())
+    answer, after = run(main())
     assert number(answer) == rows * BIG
     assert number(after) == 2
     assert ex.worker_pids == pids
     assert wait_until(lambda: all_free(ex), 10)
 
 
-@pytest.mark.parametrize("first", ["give-up", "release"])
-def test_a_worker_offered_to_a_call_that_gives_up_at_that_moment_is_passed_on(own: Any, first: str) -> None:
-    """The race between a free worker being handed to a waiting call and that call giving up, made
-    deterministic: both happen in one step of the event loop, in either order. The only worker is held with
-    the executor's own ``_aacquire`` / ``_release`` (what ``aexecute`` uses), so that its release can be timed
-    exactly; whichever way the race goes, the worker must reach the next caller."""
+@pytest.mark.parametrize("order", ["give-up-then-offer", "offer-then-give-up", "hand-over-then-give-up"])
+def test_a_worker_offered_to_a_call_that_gives_up_at_that_moment_is_passed_on(
+        own: Callable[..., EmbeddedExecutor], run: Run, order: str) -> None:
+    """The race between a free worker going to a waiting call and that call giving up, made deterministic:
+    the only worker is held with the executor's own ``_aacquire`` / ``_release`` (what ``aexecute`` uses), so
+    its release can be put exactly before, at or after the cancellation. Whichever way the race goes, the
+    worker must reach the next caller."""
     ex = own(1)
     pids = ex.worker_pids
 
     async def main() -> Result:
         worker = await ex._aacquire(5)
         waiting = asyncio.create_task(ex.aexecute(numbered(1), media="json"))
-        assert await until(lambda: any(not future.done() for _, future in ex._waiters))
-        if first == "give-up":  # the call gives up first; the hand-over then finds it gone
+        assert await until(lambda: waiters(ex) == 1)
+        if order == "give-up-then-offer":
             waiting.cancel()
             ex._release(worker)
-        else:  # the worker is handed over first; the call then gives up holding it
+        elif order == "offer-then-give-up":  # the hand-over is on its way to the loop
             ex._release(worker)
+            waiting.cancel()
+        else:  # the hand-over has happened, the waiting call has not run since
+            ex._release(worker)
+            await asyncio.sleep(0)
             waiting.cancel()
         with pytest.raises(asyncio.CancelledError):
             await waiting
         return await ex.aexecute(numbered(2), media="json", timeout=3)  # "busy" if the worker went astray
 
-    assert number(within(main())) == 2
+    assert number(run(main())) == 2
     assert ex.worker_pids == pids  # no worker was ever running a query: nothing to kill
     assert wait_until(lambda: all_free(ex), 10)
 
 
-def test_a_waiting_call_is_served_when_the_worker_is_free(own: Any) -> None:
+def test_a_waiting_call_is_served_when_the_worker_is_free(own: Callable[..., EmbeddedExecutor]) -> None:
     ex = own(1, "big", timeout=30)
     rows = 500  # about half a second
 
     async def main() -> list[int]:
         first = asyncio.create_task(ex.aexecute(slow(rows), media="json"))
-        await until(lambda: ex._idle.qsize() == 0)
+        assert await until(lambda: busy(ex))
         queued = [asyncio.create_task(ex.aexecute(numbered(n), media="json")) for n in range(3)]
         return [number(r) for r in await asyncio.gather(first, *queued)]
 
@@ -454,12 +481,13 @@ def test_a_waiting_call_is_served_when_the_worker_is_free(own: Any) -> None:
     assert wait_until(lambda: all_free(ex), 10)
 
 
-def test_all_workers_busy_is_reported_not_waited_for_forever(own: Any) -> None:
+def test_all_workers_busy_is_reported_not_waited_for_forever(own: Callable[..., EmbeddedExecutor],
+                                                             run: Run) -> None:
     ex = own(1, "big", timeout=60)
 
     async def main() -> tuple[StoreUnavailable, float, Result]:
         heavy = asyncio.create_task(ex.aexecute(HEAVY, media="json"))
-        assert await until(lambda: ex._idle.qsize() == 0)  # the heavy query holds the only worker
+        assert await until(lambda: busy(ex))  # the heavy query holds the only worker
         start = time.monotonic()
         with pytest.raises(StoreUnavailable) as caught:
             await ex.aexecute("ASK { ?s ?p ?o }", media="json", timeout=0.5)
@@ -471,42 +499,95 @@ def test_all_workers_busy_is_reported_not_waited_for_forever(own: Any) -> None:
         answer = await ex.aexecute(numbered(3), media="json")  # waits for the replacement
         return caught.value, elapsed, answer
 
-    busy, elapsed, answer = within(main())
-    assert str(busy) == "all 1 query workers stayed busy for 0.5 s; try again" and busy.status == 503
+    busy_error, elapsed, answer = run(main())
+    assert str(busy_error) == "all 1 query workers stayed busy for 0.5 s; try again" and busy_error.status == 503
     assert 0.5 <= elapsed < 5
     assert number(answer) == 3
-    assert not any(not future.done() for _, future in ex._waiters)  # the one that gave up left no live waiter
+    assert wait_until(lambda: all_free(ex), 10)  # the call that gave up left no live waiter behind
+
+
+def test_closing_answers_running_and_waiting_calls_at_once(own: Callable[..., EmbeddedExecutor]) -> None:
+    ex = own(1, "big", timeout=60)
+
+    async def main() -> tuple[list[BaseException | Result], float]:
+        heavy = asyncio.create_task(ex.aexecute(HEAVY, media="json"))
+        assert await until(lambda: busy(ex))
+        waiting = asyncio.create_task(ex.aexecute(numbered(1), media="json"))
+        assert await until(lambda: waiters(ex) == 1)
+        start = time.monotonic()
+        await asyncio.to_thread(ex.close)
+        outcomes = await asyncio.gather(heavy, waiting, return_exceptions=True)
+        return list(outcomes), time.monotonic() - start
+
+    outcomes, elapsed = within(main())
+    assert all(isinstance(o, StoreUnavailable) for o in outcomes), outcomes
+    assert "closed" in str(outcomes[1])
+    assert elapsed < 10  # not after their 60 s timeouts
+
+
+def test_a_dataset_that_does_not_load_fails_waiting_calls_at_once(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.nq"
+    bad.write_text("<http://a> <http://b> oops .\n", encoding="utf-8")
+    with EmbeddedExecutor(bad, workers=1, timeout=60) as ex:
+        start = time.monotonic()
+        with pytest.raises(StoreUnavailable, match="cannot open the dataset"):
+            within(ex.aexecute(LABELS, media="json"))  # waits for the worker to load, which fails
+        assert time.monotonic() - start < 30  # not after its 60 s timeout
 
 
 # --- dead workers ---------------------------------------------------------------------------------------------
 
 
-def test_a_worker_killed_while_idle_does_not_fail_the_next_call(own: Any) -> None:
+def test_a_worker_killed_while_idle_does_not_fail_the_next_call(own: Callable[..., EmbeddedExecutor],
+                                                                run: Run) -> None:
     ex = own(2)
     first = ex.worker_pids
     for pid in first:  # both: whichever the next call picks first is dead (unless already replaced)
         os.kill(pid, signal.SIGKILL)
-    assert number(within(ex.aexecute(numbered(9), media="json", timeout=10))) == 9
+    assert number(run(ex.aexecute(numbered(9), media="json", timeout=10))) == 9
     assert wait_until(lambda: len(ex.worker_pids) == 2 and not set(ex.worker_pids) & set(first))
 
     second = ex.worker_pids
     os.kill(second[0], signal.SIGKILL)
-    answers = within(gather(*(ex.aexecute(numbered(n), media="json", timeout=10) for n in range(10))))
+    answers = run(gather(*(ex.aexecute(numbered(n), media="json", timeout=10) for n in range(10))))
     assert [number(r) for r in answers] == list(range(10))
     assert wait_until(lambda: len(ex.worker_pids) == 2 and second[0] not in ex.worker_pids)
-    assert number(within(ex.aexecute(numbered(10), media="json"))) == 10
+    assert number(run(ex.aexecute(numbered(10), media="json"))) == 10
 
 
-def test_workers_that_died_idle_leave_nothing_behind_that_fails_a_call(own: Any) -> None:
-    """A worker that died idle was retired by the watcher but stayed in the idle queue, and each such entry cost
-    aexecute one of its attempts: after a few, 'the query workers keep dying' with a healthy worker waiting."""
+def test_a_worker_that_dies_while_answering_is_retried_even_when_the_loop_is_late(
+        own: Callable[..., EmbeddedExecutor], run: Run) -> None:
+    """The watcher used to retire a worker the moment its process died, even one an aexecute was reading, and
+    closed its pipe: that drops the descriptor from the loop's epoll set without an event, so the call waited
+    out its whole timeout instead of retrying. Now the holder of a worker is the one to retire it."""
+    ex = own(2, "big", timeout=30)
+    rows = 1000  # about 1 s: killed after 0.3 s, retried on the other worker
+
+    async def main() -> Result:
+        task = asyncio.create_task(ex.aexecute(slow(rows), media="json", timeout=4))
+        await asyncio.sleep(0.3)
+        with ex._cond:
+            idle = set(ex._idle.queue)
+            (running,) = [w for w in ex._workers if w not in idle]
+        os.kill(running.process.pid, signal.SIGKILL)  # a crash (out of memory, a segfault) mid-query
+        time.sleep(0.5)  # the event loop is busy with something else meanwhile, as on a loaded server
+        return await task
+
+    assert number(run(main())) == rows * BIG
+    assert wait_until(lambda: len(ex.worker_pids) == 2)
+
+
+def test_workers_that_died_idle_leave_nothing_behind_that_fails_a_call(own: Callable[..., EmbeddedExecutor]) -> None:
+    """Each idle death is seen by the watcher and replaced; the dead workers must not linger where a call
+    would pick them and spend its retries on them (size + 2 attempts: 3 here)."""
     ex = own(1)
-    for _ in range(3):  # three idle deaths, each replaced before the next
+    for _ in range(3):
         (pid,) = ex.worker_pids
         os.kill(pid, signal.SIGKILL)
         assert wait_until(lambda: len(ex.worker_pids) == 1 and ex.worker_pids != [pid])  # noqa: B023
-    # (a blocking execute() here would pass, and would also clear the dead entries on its way)
+    # (a blocking execute() first would also clear what lingers, so the awaited call goes first)
     assert number(within(ex.aexecute(numbered(2), media="json", timeout=10))) == 2
+    assert number(ex.execute(numbered(3), media="json", timeout=10)) == 3
 
 
 # --- large answers --------------------------------------------------------------------------------------------
@@ -526,28 +607,25 @@ def big_executor(big: Path) -> Iterator[EmbeddedExecutor]:
 
 
 @pytest.mark.parametrize(("query", "media"), LARGE.values(), ids=LARGE.keys())
-def test_a_large_answer_arrives_intact(big_executor: EmbeddedExecutor, query: str, media: str) -> None:
+def test_a_large_answer_arrives_intact(big_executor: EmbeddedExecutor, run: Run, query: str, media: str) -> None:
     blocking = big_executor.execute(query, media=media)
     assert len(blocking.body) > 1_000_000  # many 64 KiB reads
-    awaited = within(big_executor.aexecute(query, media=media))
+    awaited = run(big_executor.aexecute(query, media=media))
     assert awaited == blocking
     # several at once, on two workers: their pipes are read on one event loop, interleaved
-    many = within(gather(*(big_executor.aexecute(query, media=media) for _ in range(4))))
+    many = run(gather(*(big_executor.aexecute(query, media=media) for _ in range(4))))
     assert all(result == blocking for result in many)
+    assert big_executor.execute(query, media=media) == blocking  # and the blocking path still reads them whole
 
 
-def test_large_and_small_answers_interleave(big_executor: EmbeddedExecutor) -> None:
+def test_large_and_small_answers_interleave(big_executor: EmbeddedExecutor, run: Run) -> None:
     query = LARGE["construct-ntriples"][0]
     large = big_executor.execute(query, media="ntriples")
-
-    async def main() -> list[Result]:
-        calls: list[Awaitable[Result]] = []
-        for n in range(6):
-            calls.append(big_executor.aexecute(query, media="ntriples"))
-            calls.append(big_executor.aexecute(numbered(n), media="json"))
-        return await asyncio.gather(*calls)
-
-    results = within(main())
+    calls: list[Awaitable[Result]] = []
+    for n in range(6):
+        calls.append(big_executor.aexecute(query, media="ntriples"))
+        calls.append(big_executor.aexecute(numbered(n), media="json"))
+    results = run(gather(*calls))
     assert all(r == large for r in results[0::2])
     assert [number(r) for r in results[1::2]] == list(range(6))
     assert big_executor.triple_count() == BIG
@@ -656,8 +734,9 @@ def test_remote_aexecute_runs_in_a_thread_and_gives_what_execute_gives() -> None
     client = httpx.Client(transport=httpx.MockTransport(answer))
     remote = RemoteExecutor("http://sparql.invalid/query", timeout=10, client=client)
     query = "SELECT ?n WHERE { ?s ?p ?n }"
+    dataset = {"default_graphs": [CLAIMS], "named_graphs": []}  # given: no graph-listing request first
     try:
-        blocking = remote.execute(query, media="json", default_graphs=[CLAIMS], named_graphs=[])
+        blocking = remote.execute(query, media="json", **dataset)
 
         async def main() -> tuple[Result, int]:
             ticks = 0
@@ -669,7 +748,7 @@ def test_remote_aexecute_runs_in_a_thread_and_gives_what_execute_gives() -> None
                     ticks += 1
 
             ticker = asyncio.create_task(tick())
-            result = await remote.aexecute(query, media="json", default_graphs=[CLAIMS], named_graphs=[])
+            result = await remote.aexecute(query, media="json", **dataset)
             ticker.cancel()
             return result, ticks
 

@@ -132,6 +132,7 @@ class _Worker:
     process: BaseProcess
     conn: Connection
     ready: bool = False
+    idle: bool = False  # in the idle queue; otherwise a call holds it (or is being handed it) and owns its pipe
     killed: bool = False  # set once, under _KILLING, by the one thread that kills it
 
 
@@ -334,6 +335,7 @@ class EmbeddedExecutor(_Reads):
             except queue.Empty:
                 return None
             if worker in self._workers:
+                worker.idle = False
                 return worker
 
     def _busy(self, wait: float) -> StoreUnavailable:
@@ -394,6 +396,7 @@ class EmbeddedExecutor(_Reads):
                 return
             except RuntimeError:  # its event loop is closed
                 continue
+        worker.idle = True
         self._idle.put(worker)
 
     def _hand_over(self, future: asyncio.Future[_Worker], worker: _Worker) -> None:
@@ -422,19 +425,27 @@ class EmbeddedExecutor(_Reads):
             threading.Thread(target=self._start_one, name="anemia-kg-worker-start", daemon=True).start()
 
     def _watch(self) -> None:
-        """Replace a ready worker as soon as it dies, even while it sits idle (killed, out of memory)."""
+        """Replace a worker that dies while it sits idle (killed, out of memory) without waiting for a request.
+
+        Only an idle one: a call that holds a worker is reading its pipe (on an event loop, perhaps), sees the
+        end of file itself and retires it. Closing that pipe under it would take the descriptor out of the
+        loop's watch list unseen, and the call would wait out its whole timeout instead of retrying.
+        """
         while True:
             with self._cond:
                 if self._closed:
                     return
-                ready = {w.process.sentinel: w for w in self._workers if w.ready}
-            for sentinel in multiprocessing.connection.wait(list(ready), timeout=WATCH_SECONDS):
-                worker = ready[sentinel]
-                with self._cond:
-                    gone = self._closed or worker not in self._workers  # closed, or already retired
-                if not gone:
+                idle = {w.process.sentinel: w for w in self._workers if w.ready and w.idle}
+            for sentinel in multiprocessing.connection.wait(list(idle), timeout=WATCH_SECONDS):
+                worker = idle[sentinel]
+                with self._cond:  # claimed here, under the lock that checks a worker out, or left to its holder
+                    mine = not self._closed and worker in self._workers and worker.idle
+                    if mine:
+                        self._workers.discard(worker)  # _take_idle_locked now drops it from the idle queue
+                if mine:
                     log.warning("query worker pid %s exited; replacing it", worker.process.pid)
-                    self._retire(worker)
+                    _kill(worker)
+                    self._top_up()
 
     def _start_one(self) -> None:
         """Start one worker and wait (bounded) until it has loaded the dataset; runs in its own thread."""
