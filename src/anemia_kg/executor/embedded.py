@@ -227,12 +227,7 @@ class EmbeddedExecutor(_Reads):
                     reply = _receive(worker, deadline, timeout)
                 healthy = True
             except (EOFError, OSError):
-                crashes += started
-                if crashes >= 2:
-                    raise StoreUnavailable("the query worker crashed twice while running this query; the query "
-                                           "may need more memory than a worker has, so narrow it") from None
-                log.warning("a query worker (pid %s) died %s; trying another", worker.process.pid,
-                            "while answering" if started else "while idle")
+                crashes = _count_death(worker, started, crashes)
                 continue
             finally:
                 if healthy:
@@ -260,12 +255,7 @@ class EmbeddedExecutor(_Reads):
                     reply = await _areceive(worker, pending, deadline, timeout)
                 healthy = not pending  # anything more on the pipe would be out of step with the next request
             except (EOFError, OSError):
-                crashes += started
-                if crashes >= 2:
-                    raise StoreUnavailable("the query worker crashed twice while running this query; the query "
-                                           "may need more memory than a worker has, so narrow it") from None
-                log.warning("a query worker (pid %s) died %s; trying another", worker.process.pid,
-                            "while answering" if started else "while idle")
+                crashes = _count_death(worker, started, crashes)
                 continue
             finally:
                 if healthy:
@@ -537,6 +527,21 @@ def _receive(worker: _Worker, deadline: float, timeout: float) -> Any:
     if not worker.conn.poll(max(0.0, deadline - time.monotonic())):
         raise _timeout(timeout)
     return worker.conn.recv()
+
+
+def _count_death(worker: _Worker, started: bool, crashes: int) -> int:
+    """The crashes of this request so far, once ``worker`` died under it; StoreUnavailable at the second.
+
+    Dying after it acknowledged the request (``started``) is a crash on this query; before, the worker was
+    dead already when it was picked, which costs the request nothing but the attempt.
+    """
+    crashes += started
+    if crashes >= 2:
+        raise StoreUnavailable("the query worker crashed twice while running this query; the query may need "
+                               "more memory than a worker has, so narrow it") from None
+    log.warning("a query worker (pid %s) died %s; trying another", worker.process.pid,
+                "while answering" if started else "while idle")
+    return crashes
 
 
 def _timeout(timeout: float) -> QueryTimeout:
