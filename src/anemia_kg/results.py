@@ -1,9 +1,10 @@
 """Write query results in the W3C formats, term by term, whatever engine produced the rows.
 
-Rows reach the endpoint as pyoxigraph terms from worker processes or from a remote engine, not as a
-``QuerySolutions`` it could ask to serialise itself. The writers follow the specs (SPARQL 1.1 Query Results
-JSON, XML, CSV and TSV) and write what pyoxigraph writes wherever a spec leaves only one choice, so a client
-sees the same bytes whichever engine answered.
+Rows reach the endpoint as pyoxigraph terms from a remote engine's parsed answer, or from a worker process
+whose answer must be capped in rows, not always as a ``QuerySolutions`` that could serialise itself. The
+writers follow the specs (SPARQL 1.1 Query Results JSON, XML, CSV and TSV) and write what pyoxigraph writes
+wherever a spec leaves only one choice, so a client sees the same bytes whichever engine answered (the embedded
+store's JSON answers are written by pyoxigraph itself when the row cap allows: ``executor.common.native_json``).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """What both executors share: the error types, :class:`Result`, the :class:`Executor` protocol, the query
 checks done before any engine sees a query, and the serialisation of pyoxigraph answers.
 
-Results are re-serialised by :mod:`anemia_kg.results` so both executors give byte-for-byte the same answers, and
+Results are re-serialised by :mod:`anemia_kg.results` so both executors give byte-for-byte the same answers (the
+embedded store's JSON answers by pyoxigraph's writer, which writes the same bytes: :func:`native_json`), and
 ``SERVICE`` is refused here, because the engine would open a connection to any host the query names.
 """
 
@@ -179,11 +180,12 @@ def native_json(solutions: ox.QuerySolutions, max_rows: int) -> bytes | None:
 
     Its bytes are those :func:`anemia_kg.results.serialize_solutions` writes (``tests/test_results.py`` holds
     the two together), in a third of the time on large answers, because no term becomes a Python object: on
-    the two-hop benchmark query at 1,000,000 triples (2,825 rows) 14 ms where the Python writer took 41 ms.
+    the two-hop benchmark query at 1,000,000 triples (2,825 rows) 14 ms where the Python writer took 41 ms,
+    the query included.
 
     The row cap is kept without counting rows: the writer is stopped as soon as the text holds ``max_rows``
     times the two bytes ``,{``. Rows are separated by ``,{`` and nothing else in the document is (terms inside a
-    row follow a key, ``"x":{``), so there are at most one more rows than those bytes; a literal holding them
+    row follow a key, ``"x":{``), so there is at most one row more than there are separators; a literal holding them
     only makes the bound looser, and then the caller counts exactly.
     """
     writer = _RowBound(max_rows)
