@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -341,6 +344,61 @@ def test_icd10cm_code_without_dot() -> None:
 def test_wrong_icd10cm_label() -> None:
     msg = _one_problem([_entity(Xref("ICD10CM:G62.9", "close", "Polyneuropathy", line=6))], 6)
     assert "label should be 'Polyneuropathy, unspecified' as in ICD-10-CM" in msg
+
+
+def test_icd10cm_titles_read_from_the_data_file_agree_with_the_package_for_every_code() -> None:
+    """The table that confirms correct ICD-10-CM xrefs without importing simple-icd-10-cm (xrefs._icd10cm_titles)
+    gives, for each of its codes and blocks, what the package itself says: a valid item, written as the package
+    writes it, and the same title character for character (XML escapes resolved)."""
+    import simple_icd_10_cm as cm
+
+    from anemia_kg import xrefs as xr
+
+    titles = xr._icd10cm_titles()
+    assert len(titles) > 40_000  # the whole tabular list, not a few codes
+    blocks = [code for code in titles if "-" in code]
+    assert "E08-E13" in blocks and len(blocks) > 200
+    # what xrefs._check_icd10cm asks the package, for each code of the table: a valid item, the same title, and
+    # written as the package writes it (add_dot looks each code up linearly the first time, 51 s for all of
+    # them: every code is checked against the package's list of codes with dots, a sample with add_dot itself)
+    with_dots = set(cm.get_all_codes(with_dots=True))
+    disagree = [code for code in titles
+                if not cm.is_valid_item(code) or code not in with_dots
+                or xr._icd10cm_title(code) != cm.get_description(code)]
+    assert disagree == []
+    ours = set(re.findall(r"ICD10CM:([A-Z][0-9][0-9A-Z.-]*)", ENTITIES.read_text(encoding="utf-8")))
+    sample = sorted(ours | set(list(titles)[::200]) | set(blocks))
+    assert ours <= set(titles) and len(sample) > 500
+    assert [code for code in sample if (code if cm.is_chapter_or_block(code) else cm.add_dot(code)) != code] == []
+    name = cm.simple_icd_10_cm._classification_data_package_file_name
+    assert xr._icd10cm_data() is not None and xr._icd10cm_data().name == name  # the file the package loads
+    assert xr._icd10cm_edition() == name.removeprefix("icd10c-tabular-").removesuffix(".xml").replace("-", " ")
+
+
+def test_a_correct_icd10cm_xref_is_confirmed_without_importing_the_package() -> None:
+    """Importing simple-icd-10-cm takes 1.5 s; a correct code and title need only its data file, and a wrong
+    one still gets the package's own verdict."""
+    script = """
+import json, sys
+from anemia_kg.model import Entity, Xref
+from anemia_kg.xrefs import verify_xrefs, vocabulary_versions
+def entity(curie, label):
+    return Entity(id="e", type="Condition", label="e", xrefs=(Xref(curie, "close", label, line=5),), line=1)
+right = verify_xrefs([entity("ICD10CM:D51.9", "Vitamin B12 deficiency anemia, unspecified")])
+versions = vocabulary_versions()
+imported_for_right = "simple_icd_10_cm" in sys.modules
+wrong = verify_xrefs([entity("ICD10CM:D51.9", "Vitamin B12 deficiency anemia")])
+print(json.dumps({"right": [str(p) for p in right], "imported_for_right": imported_for_right,
+                  "edition": versions["ICD-10-CM"], "wrong": [str(p) for p in wrong],
+                  "imported_for_wrong": "simple_icd_10_cm" in sys.modules}))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=True)
+    seen = json.loads(done.stdout)
+    assert seen["right"] == [] and not seen["imported_for_right"]
+    assert seen["edition"] == vocabulary_versions()["ICD-10-CM"]
+    assert seen["imported_for_wrong"]
+    assert len(seen["wrong"]) == 1
+    assert "label should be 'Vitamin B12 deficiency anemia, unspecified'" in seen["wrong"][0]
 
 
 def test_icd10cm_block_is_accepted() -> None:
