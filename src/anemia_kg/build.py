@@ -204,7 +204,9 @@ def _trig(nquads: bytes) -> bytes:
     quads = list(ox.parse(nquads, format=ox.RdfFormat.N_QUADS))
     quads.sort(key=lambda q: (str(q.graph_name), str(q.subject), str(q.predicate), str(q.object)))
     prefixes = {prefix: str(ns) for prefix, ns in iris.PREFIXES.items()}
-    return ox.serialize(quads, format=ox.RdfFormat.TRIG, prefixes=prefixes)
+    data = ox.serialize(quads, format=ox.RdfFormat.TRIG, prefixes=prefixes)
+    assert data is not None  # without an output file Oxigraph returns the bytes
+    return data
 
 
 def _turtle(nquads: bytes) -> bytes:
@@ -216,7 +218,9 @@ def _turtle(nquads: bytes) -> bytes:
     triples = {ox.Triple(q.subject, q.predicate, q.object) for q in ox.parse(nquads, format=ox.RdfFormat.N_QUADS)}
     ordered = sorted(triples, key=lambda t: (str(t.subject), str(t.predicate), str(t.object)))
     prefixes = {prefix: str(ns) for prefix, ns in iris.PREFIXES.items()}
-    return ox.serialize(ordered, format=ox.RdfFormat.TURTLE, prefixes=prefixes)
+    data = ox.serialize(ordered, format=ox.RdfFormat.TURTLE, prefixes=prefixes)
+    assert data is not None  # without an output file Oxigraph returns the bytes
+    return data
 
 
 def _sorted_json(value: Any) -> Any:

@@ -55,7 +55,9 @@ def serialise(results: ox.QuerySolutions | ox.QueryBoolean | ox.QueryTriples, fm
     """Results in a standard format: SPARQL 1.1 JSON/XML/CSV/TSV, or RDF for CONSTRUCT/DESCRIBE."""
     if isinstance(results, ox.QueryTriples):
         return serialize_triples(results, GRAPH_FORMATS[fmt], prefix_map())
-    return results.serialize(format=RESULT_FORMATS[fmt])
+    data = results.serialize(format=RESULT_FORMATS[fmt])
+    assert data is not None  # without an output file Oxigraph returns the bytes
+    return data
 
 
 def term_text(term: object) -> str:
@@ -77,8 +79,8 @@ def to_table(results: ox.QuerySolutions | ox.QueryBoolean | ox.QueryTriples) -> 
     if isinstance(results, ox.QueryBoolean):
         return Table(("result",), (("true" if bool(results) else "false",),))
     if isinstance(results, ox.QueryTriples):
-        rows = tuple((term_text(t.subject), term_text(t.predicate), term_text(t.object)) for t in results)
-        return Table(("subject", "predicate", "object"), rows)
+        triples = tuple((term_text(t.subject), term_text(t.predicate), term_text(t.object)) for t in results)
+        return Table(("subject", "predicate", "object"), triples)
     columns = tuple(v.value for v in results.variables)
     rows = tuple(tuple(term_text(sol[c]) for c in columns) for sol in results)
     return Table(columns, rows)

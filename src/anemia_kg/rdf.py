@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from rdflib import Dataset, Graph, Literal, URIRef
 from rdflib.namespace import DCTERMS, PROV, RDF, RDFS, SKOS, XSD
+from rdflib.term import Node
 
 from . import iris
 from .iris import AKG, OA, PRISM
@@ -35,7 +36,7 @@ Triple = tuple[URIRef, URIRef, URIRef | Literal]
 
 def to_dataset(kb: KnowledgeBase, ontology: Graph) -> Dataset:
     """The whole dataset, with quads inserted in sorted order so that serialisations are deterministic."""
-    parts = {
+    parts: dict[URIRef, list[tuple[Node, Node, Node]]] = {
         iris.ONTOLOGY_GRAPH: list(ontology),
         iris.ENTITIES_GRAPH: list(entity_triples(kb.entities)),
         iris.CLAIMS_GRAPH: list(claim_triples(kb)),

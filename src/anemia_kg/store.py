@@ -119,6 +119,7 @@ def _marker(folder: Path) -> str | None:
 
 def _load_into(nquads: Path, folder: Path) -> None:
     """Bulk-load into a new store at ``folder`` and close it (the store is dropped with its last reference)."""
+    store: ox.Store | None = None
     try:
         store = ox.Store(str(folder))
         store.bulk_load(path=str(nquads), format=ox.RdfFormat.N_QUADS)
@@ -204,7 +205,9 @@ def _update_graph(client: httpx.Client, update: str, graph: str | None, triples:
     target = f"GRAPH <{graph}>" if graph else "DEFAULT"
     chunks = [triples[i : i + UPDATE_CHUNK] for i in range(0, len(triples), UPDATE_CHUNK)] or [[]]
     for n, chunk in enumerate(chunks):
-        data = ox.serialize(chunk, format=ox.RdfFormat.N_TRIPLES).decode("utf-8")
+        written = ox.serialize(chunk, format=ox.RdfFormat.N_TRIPLES)
+        assert written is not None  # without an output file Oxigraph returns the bytes
+        data = written.decode("utf-8")
         insert = f"INSERT DATA {{ GRAPH <{graph}> {{\n{data}}} }}" if graph else f"INSERT DATA {{\n{data}}}"
         operation = f"DROP SILENT {target} ;\n{insert}" if replace and n == 0 else insert
         with _request(update, graph):

@@ -32,8 +32,8 @@ class _LineLoader(yaml.SafeLoader):
     """SafeLoader that annotates mappings with line numbers and rejects duplicate keys."""
 
 
-def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode, deep: bool = False) -> dict[str, Any]:
-    lines: dict[str, int] = {}
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    lines: dict[Hashable, int] = {}
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
         if not isinstance(key, Hashable):  # "? [a]": a list or mapping as a key

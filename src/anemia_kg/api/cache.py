@@ -29,6 +29,10 @@ KEY_HEADERS = (b"host", b"accept", b"origin", b"content-type")
 MAX_KEY_BODY = 64 * 1024  # a POST body larger than this is answered without the cache
 
 
+#: What an answer is stored under (see :func:`_key`); a name, since CacheStats has a field called bytes.
+Key = tuple[bytes, ...]
+
+
 @dataclass
 class _Entry:
     status: int
@@ -49,7 +53,7 @@ class CacheStats:
     stored: int = 0
     evicted: int = 0
     bytes: int = 0
-    entries: OrderedDict[tuple[bytes, ...], _Entry] = field(default_factory=OrderedDict, repr=False)
+    entries: OrderedDict[Key, _Entry] = field(default_factory=OrderedDict, repr=False)
 
     def summary(self) -> dict[str, int]:
         return {"hits": self.hits, "misses": self.misses, "entries": len(self.entries), "bytes": self.bytes,
@@ -94,7 +98,7 @@ class ResponseCache:
         self.stats.misses += 1
         await self.app(scope, receive, self._recording(key, send))
 
-    def _recording(self, key: tuple[bytes, ...], send: Send) -> Send:
+    def _recording(self, key: Key, send: Send) -> Send:
         """``send``, also recording a 200 answer and storing it once its last body part has gone."""
         start: Message | None = None
         parts: list[bytes] = []
@@ -121,7 +125,7 @@ class ResponseCache:
 
         return record
 
-    def _store(self, key: tuple[bytes, ...], entry: _Entry) -> None:
+    def _store(self, key: Key, entry: _Entry) -> None:
         stats = self.stats
         if key in stats.entries:
             stats.bytes -= stats.entries.pop(key).size
@@ -134,7 +138,7 @@ class ResponseCache:
             stats.evicted += 1
 
 
-def _key(scope: Scope, body: bytes) -> tuple[bytes, ...]:
+def _key(scope: Scope, body: bytes) -> Key:
     headers = dict.fromkeys(KEY_HEADERS, b"")
     for name, value in scope["headers"]:
         if name in headers:

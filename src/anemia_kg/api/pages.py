@@ -27,7 +27,8 @@ DOCS = "/docs"
 SWAGGER = "/vendor/swagger-ui"
 # Swagger UI 5 (OpenAPI 3.1, which FastAPI writes) as shipped inside the fastapi-offline package; only its
 # files are used, not its application factory
-SWAGGER_FILES = Path(importlib.util.find_spec("fastapi_offline").origin or "").parent / "static"
+_OFFLINE = importlib.util.find_spec("fastapi_offline")  # a dependency: always installed with this package
+SWAGGER_FILES = Path((_OFFLINE.origin if _OFFLINE else None) or "").parent / "static"
 VIS_MEDIA = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
 
 

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pyoxigraph as ox
 
@@ -427,7 +427,7 @@ class EmbeddedExecutor(_Reads):
                     return
                 idle = {w.process.sentinel: w for w in self._workers if w.ready and w.idle}
             for sentinel in multiprocessing.connection.wait(list(idle), timeout=WATCH_SECONDS):
-                worker = idle[sentinel]
+                worker = idle[cast(int, sentinel)]  # wait() gives back the objects it was given
                 with self._cond:  # claimed here, under the lock that checks a worker out, or left to its holder
                     mine = not self._closed and worker in self._workers and worker.idle
                     if mine:

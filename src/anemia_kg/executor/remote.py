@@ -12,7 +12,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import IO, Any, cast
 
 import anyio.to_thread
 import httpx
@@ -165,10 +165,11 @@ class RemoteExecutor(_Reads):
                 self._check(response, deadline, added_lines)
                 ctype = response.headers.get("content-type", "").split(";")[0].strip().lower()
                 body = _Body(response.iter_bytes(), deadline)
+                stream = cast(IO[bytes], body)  # a readable raw stream, which is what the parsers read
                 if ctype in _RESULT_TYPES:
-                    answer: Any = ox.parse_query_results(body, format=_RESULT_TYPES[ctype])
+                    answer: Any = ox.parse_query_results(stream, format=_RESULT_TYPES[ctype])
                 elif ctype in _RDF_TYPES:
-                    answer = ox.parse(body, format=_RDF_TYPES[ctype])
+                    answer = ox.parse(stream, format=_RDF_TYPES[ctype])
                 else:
                     raise StoreUnavailable(f"the SPARQL endpoint {self._shown} answered with unexpected "
                                            f"content type {ctype!r}")
