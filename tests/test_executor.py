@@ -5,6 +5,7 @@ Every wait is bounded; timings are only checked against generous upper bounds th
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -252,6 +253,25 @@ def test_row_cap(executor: EmbeddedExecutor) -> None:
     with pytest.raises(TooManyRows):
         executor.execute(TRIPLES, media="turtle", max_rows=3)
     assert executor.execute("SELECT * WHERE { ?s ?p ?o } LIMIT 3", media="json", max_rows=3).form == "SELECT"
+
+
+def test_one_request_at_a_time_goes_to_the_same_worker(nquads: Path) -> None:
+    """The idle workers are a stack: the one just released answers the next request, its copy of the data still
+    in the CPU caches (taken in turns, each query met a cold copy: 1.5x slower at 1,000,000 triples)."""
+    with EmbeddedExecutor(nquads, workers=2, timeout=30) as ex:
+        ex.wait_ready(60)
+        assert wait_until(lambda: ex._idle.qsize() == 2, 60)  # both loaded
+
+        def answered() -> int:  # the worker a call just released is the top of the stack
+            return ex._idle.queue[-1].process.pid
+
+        seen = set()
+        for _ in range(4):
+            ex.execute("ASK { ?s ?p ?o }", media="json")
+            seen.add(answered())
+            asyncio.run(ex.aexecute("ASK { ?s ?p ?o }", media="json"))
+            seen.add(answered())
+        assert len(seen) == 1 and ex._idle.qsize() == 2
 
 
 def test_missing_source() -> None:

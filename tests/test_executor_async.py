@@ -130,7 +130,7 @@ def waiters(ex: EmbeddedExecutor) -> int:
 
 
 def all_free(ex: EmbeddedExecutor) -> bool:
-    """Nothing lost or stuck: every worker of the pool sits in the idle queue and no call is left waiting."""
+    """Nothing lost or stuck: every worker of the pool sits in the idle stack and no call is left waiting."""
     with ex._cond:
         idle, workers = list(ex._idle.queue), set(ex._workers)
         waiting = any(_waiting(w) for w in ex._waiters)

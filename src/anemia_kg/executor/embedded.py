@@ -132,7 +132,7 @@ class _Worker:
     process: BaseProcess
     conn: Connection
     ready: bool = False
-    idle: bool = False  # in the idle queue; otherwise a call holds it (or is being handed it) and owns its pipe
+    idle: bool = False  # in the idle stack; otherwise a call holds it (or is being handed it) and owns its pipe
     killed: bool = False  # set once, under _KILLING, by the one thread that kills it
 
 
@@ -168,7 +168,10 @@ class EmbeddedExecutor(_Reads):
         self.timeout, self.max_rows, self.size = timeout, max_rows, workers
         self._startup_timeout = startup_timeout
         self._ctx = multiprocessing.get_context("spawn")
-        self._idle: queue.Queue[_Worker] = queue.Queue()
+        # Last in, first out: one request at a time then always goes to the same worker, whose copy of the data is
+        # still in the CPU caches. Taken in turns, each query met a cold copy: 4.1-4.8 ms instead of 2.9 ms
+        # for the evidence query at 1,000,000 triples with two in-memory workers (bench/queries/03-evidence.rq).
+        self._idle: queue.LifoQueue[_Worker] = queue.LifoQueue()
         self._cond = threading.Condition()
         self._waiters: deque[_Waiter] = deque()  # calls waiting for a free worker, oldest first
         self._workers: set[_Worker] = set()  # started and not yet retired, ready or still loading
@@ -362,7 +365,7 @@ class EmbeddedExecutor(_Reads):
                     raise
 
     def _release(self, worker: _Worker) -> None:
-        """A free worker goes to the oldest waiting call, else back to the idle queue."""
+        """A free worker goes to the oldest waiting call, else back to the idle stack."""
         with self._cond:
             closed = self._closed
             if not closed:
@@ -431,7 +434,7 @@ class EmbeddedExecutor(_Reads):
                 with self._cond:  # claimed here, under the lock that checks a worker out, or left to its holder
                     mine = not self._closed and worker in self._workers and worker.idle
                     if mine:
-                        self._workers.discard(worker)  # _take_idle_locked now drops it from the idle queue
+                        self._workers.discard(worker)  # _take_idle_locked now drops it from the idle stack
                 if mine:
                     log.warning("query worker pid %s exited; replacing it", worker.process.pid)
                     _kill(worker)
