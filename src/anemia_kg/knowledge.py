@@ -373,14 +373,21 @@ def _score(n: SearchNames, key: str, key_counts: Counter[str]) -> float:
         return 0.6
     # difflib's two upper bounds are computed here from what was counted once: real_quick_ratio() from the
     # lengths, quick_ratio() from the characters the two have in common (a multiset intersection)
-    matcher = difflib.SequenceMatcher(None, key)
+    matcher: difflib.SequenceMatcher[str] | None = None
     ratio = 0.0
+    size, key_items = len(key), key_counts.items()
     for name, counts in zip(n.fuzzy, n.fuzzy_counts, strict=True):
-        total = len(key) + len(name)  # the bounds as difflib computes them (2.0 * matches / total), to the bit
-        if 2.0 * min(len(key), len(name)) / total < FUZZY_CUTOFF:
+        total = size + len(name)  # the bounds as difflib computes them (2.0 * matches / total), to the bit
+        if 2.0 * min(size, len(name)) / total < FUZZY_CUTOFF:
             continue
-        if 2.0 * sum(min(k, counts[ch]) for ch, k in key_counts.items()) / total < FUZZY_CUTOFF:
+        common = 0  # a plain loop: this runs for every name of every entity, a generator and min() cost double
+        for ch, k in key_items:
+            c = counts.get(ch, 0)
+            common += k if k < c else c
+        if 2.0 * common / total < FUZZY_CUTOFF:
             continue
+        if matcher is None:
+            matcher = difflib.SequenceMatcher(None, key)
         matcher.set_seq2(name)
         ratio = max(ratio, matcher.ratio())
     return round(0.5 * ratio, 4) if ratio >= FUZZY_CUTOFF else 0.0
