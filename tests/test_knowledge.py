@@ -275,6 +275,14 @@ def test_relations_keep_negated_claims(k):
                        "neuropathy-may-be-asymptomatic-initially"}
 
 
+def test_every_entitys_relations_are_those_of_a_scan_of_all_claims(k):
+    """relations() reads an index of the claims by entity; a scan of every claim must find the same ones."""
+    for entity_id in k.entities:
+        scanned = sorted((c.id, direction) for c in k.claims
+                         for direction, this in (("out", c.subject), ("in", c.object)) if this == entity_id)
+        assert sorted((r["claim"], r["direction"]) for r in k.relations(entity_id)) == scanned, entity_id
+
+
 def test_references_report(k):
     report = k.references_report()
     refs = {r["number"]: r for r in report["references"]}
