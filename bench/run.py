@@ -227,6 +227,12 @@ def check_and_load(client: httpx.Client, name: str, url: str, headers: dict[str,
         return entry
     median, _count = sequential_median(url, headers, repeat=args.repeat, budget=args.duration, timeout=args.slow)
     entry["sequential_ms"] = round(median, 3)
+    if median / 1000 * args.connections > args.duration / 2:
+        # the connections together could finish only a couple of answers in the load's time (or none: wrk
+        # counts only those that end within it), which says nothing a single request does not
+        entry["skipped"] = f"one answer takes {median / 1000:.2f} s: not loaded with {args.connections} connections"
+        log(f"    {name}: {median:.1f} ms per answer; not loaded")
+        return entry
     load: Load = run_load(url, headers, connections=args.connections, duration=args.duration,
                           timeout=args.slow, client=args.client)
     entry["load"] = load.to_dict()
