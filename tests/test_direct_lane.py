@@ -9,19 +9,15 @@ two answers are compared whole: status, every header but the date, and the body.
 
 from __future__ import annotations
 
-import contextlib
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from anemia_kg.api import Settings, create_app
 from anemia_kg.api.app import App, DirectLanes
-from test_server import free_port
+from test_server import in_process_server
 
 WAIT = 30.0  # seconds the server may take to start or stop (never asserted as a timing)
 SELECT = "SELECT ?s ?label WHERE { ?s <http://www.w3.org/2000/01/rdf-schema#label> ?label } ORDER BY ?s ?label LIMIT 4"
@@ -83,27 +79,10 @@ class Switch:
         await self.app(scope, receive, send)
 
 
-@contextlib.contextmanager
-def _serving(app: Any) -> Iterator[str]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + WAIT
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the in-process server did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(WAIT)
-
-
 @pytest.fixture(scope="module")
 def served(tiny_built) -> Iterator[tuple[App, str]]:  # noqa: ANN001
     app = create_app(Settings(root=tiny_built.root, workers=1, cache_bytes=0, max_rows=5))
-    with _serving(Switch(app)) as base:
+    with in_process_server(Switch(app)) as base:
         yield app, base
 
 

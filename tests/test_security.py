@@ -26,8 +26,6 @@ import json
 import logging
 import re
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +34,6 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-import uvicorn
 from playwright.sync_api import expect
 
 from anemia_kg.api import Settings, create_app
@@ -49,7 +46,7 @@ from anemia_kg.api.security import (
 )
 from anemia_kg.executor import EmbeddedExecutor
 from anemia_kg.knowledge import Knowledge
-from test_server import LEAKS, Server, free_port, running_server
+from test_server import LEAKS, Server, in_process_server, running_server
 
 REPO = Path(__file__).resolve().parents[1]
 YASGUI_JS = REPO / "web" / "vendor" / "yasgui" / "yasgui.min.js"
@@ -541,24 +538,6 @@ def test_error_answers_show_no_trace_and_no_path(client: httpx.Client, tiny_buil
     assert response.headers["x-content-type-options"] == "nosniff"
 
 
-@contextlib.contextmanager
-def _in_process_server(app: Any) -> Iterator[str]:
-    """uvicorn serving ``app`` on a free loopback port from a thread of this process, stopped after."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + WAIT
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the in-process server did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(WAIT)
-
-
 def test_an_internal_error_is_a_bare_500_and_its_trace_goes_to_the_log(tiny_built, monkeypatch: pytest.MonkeyPatch,  # noqa: ANN001
                                                                        caplog: pytest.LogCaptureFixture) -> None:
     """Entity search and the query executor are made to fail with a message naming a source file; the client
@@ -572,7 +551,7 @@ def test_an_internal_error_is_a_bare_500_and_its_trace_goes_to_the_log(tiny_buil
     monkeypatch.setattr(Knowledge, "search", explode)
     monkeypatch.setattr(EmbeddedExecutor, "aexecute", explode_later)  # what /sparql awaits
     app = create_app(Settings(root=tiny_built.root, workers=1))  # its lifespan opens the real services
-    with caplog.at_level(logging.ERROR, logger="anemia_kg.api.errors"), _in_process_server(app) as base:
+    with caplog.at_level(logging.ERROR, logger="anemia_kg.api.errors"), in_process_server(app) as base:
         # one connection per request: uvicorn drops the connection an exception went through
         for response in (httpx.get(f"{base}/api/entities", params={"q": "anemia"}, timeout=WAIT),
                          httpx.post(f"{base}/sparql", content=ASK.encode(), headers={"Content-Type": SPARQL_QUERY},

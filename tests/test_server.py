@@ -99,6 +99,29 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@contextlib.contextmanager
+def in_process_server(app: Any, wait: float = START_TIMEOUT) -> Iterator[str]:
+    """uvicorn serving ``app`` on a free loopback port from a thread of this process, stopped after.
+
+    For tests that must reach inside the application (patched services, a counting layer) while it runs.
+    """
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + wait
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the in-process server did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(wait)
+
+
 @dataclass
 class Server:
     base: str
