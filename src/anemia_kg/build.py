@@ -181,17 +181,16 @@ def check_biolink_mappings(ontology: Graph, path: Path, label: str) -> list[Prob
 def serialise(ds: Dataset, fmt: str) -> bytes:
     """One serialisation, byte-identical for the same dataset whatever the hash seed.
 
-    N-Quads are written as sorted lines; TriG is written by Oxigraph from those sorted quads (rdflib orders
-    the graph blocks by hash); JSON-LD is rdflib's compacted form with every array sorted.
+    N-Quads are written as sorted lines; TriG and Turtle are written by Oxigraph from them
+    (:data:`_FROM_NQUADS`; rdflib orders TriG's graph blocks by hash, and its Turtle writer is slow); JSON-LD
+    is rdflib's compacted form with every array sorted.
     """
     if fmt == "nquads":
         text = ds.serialize(format="nquads")
         lines = sorted(line for line in text.splitlines() if line.strip())
         return ("\n".join(lines) + "\n").encode("utf-8")
-    if fmt == "trig":
-        return _trig(serialise(ds, "nquads"))
-    if fmt == "turtle":  # the union of all graphs, for tools that read one graph
-        return _turtle(serialise(ds, "nquads"))
+    if fmt in _FROM_NQUADS:  # Turtle is the union of all graphs, for tools that read one graph
+        return _FROM_NQUADS[fmt](serialise(ds, "nquads"))
     if fmt == "json-ld":
         context = {prefix: str(ns) for prefix, ns in iris.PREFIXES.items()}
         data = json.loads(ds.serialize(format="json-ld", context=context, auto_compact=True))
@@ -221,6 +220,10 @@ def _turtle(nquads: bytes) -> bytes:
     data = ox.serialize(ordered, format=ox.RdfFormat.TURTLE, prefixes=prefixes)
     assert data is not None  # without an output file Oxigraph returns the bytes
     return data
+
+
+#: The formats written from the sorted N-Quads rather than from the dataset.
+_FROM_NQUADS = {"trig": _trig, "turtle": _turtle}
 
 
 def _sorted_json(value: Any) -> Any:
@@ -260,17 +263,13 @@ def report_dict(result: BuildResult, files: dict[str, str]) -> dict[str, Any]:
     }
 
 
-#: The formats written from the sorted N-Quads rather than from the dataset.
-_FROM_NQUADS = {"trig": _trig, "turtle": _turtle}
-
-
 def serialise_all(ds: Dataset, step: Step = lambda _: None) -> dict[str, bytes]:
     """Every format of the dataset, by file name (the N-Quads made once, for the .nq, TriG and Turtle files)."""
     encoded: dict[str, bytes] = {}
     nquads: bytes | None = None
     for suffix, fmt in FORMATS.items():
         step(f"serialising {DATASET_NAME}.{suffix}")
-        if fmt in ("nquads", "trig", "turtle"):
+        if fmt == "nquads" or fmt in _FROM_NQUADS:
             nquads = nquads if nquads is not None else serialise(ds, "nquads")
             encoded[f"{DATASET_NAME}.{suffix}"] = nquads if fmt == "nquads" else _FROM_NQUADS[fmt](nquads)
         else:
