@@ -260,10 +260,10 @@ def test_one_request_at_a_time_goes_to_the_same_worker(nquads: Path) -> None:
     in the CPU caches (taken in turns, each query met a cold copy: 1.5x slower at 1,000,000 triples)."""
     with EmbeddedExecutor(nquads, workers=2, timeout=30) as ex:
         ex.wait_ready(60)
-        assert wait_until(lambda: ex._idle.qsize() == 2, 60)  # both loaded
+        assert wait_until(lambda: len(ex._idle) == 2, 60)  # both loaded
 
         def answered() -> int:  # the worker a call just released is the top of the stack
-            return ex._idle.queue[-1].process.pid
+            return ex._idle[-1].process.pid
 
         seen = set()
         for _ in range(4):
@@ -271,7 +271,7 @@ def test_one_request_at_a_time_goes_to_the_same_worker(nquads: Path) -> None:
             seen.add(answered())
             asyncio.run(ex.aexecute("ASK { ?s ?p ?o }", media="json"))
             seen.add(answered())
-        assert len(seen) == 1 and ex._idle.qsize() == 2
+        assert len(seen) == 1 and len(ex._idle) == 2
 
 
 def test_missing_source() -> None:
@@ -357,7 +357,7 @@ def test_all_workers_busy_is_reported_not_waited_for_forever(tmp_path: Path) -> 
 
         thread = threading.Thread(target=heavy, daemon=True)
         thread.start()
-        assert wait_until(lambda: ex._idle.qsize() == 0, 30)  # the heavy query holds the only worker
+        assert wait_until(lambda: len(ex._idle) == 0, 30)  # the heavy query holds the only worker
         start = time.monotonic()
         with pytest.raises(StoreUnavailable, match="busy"):
             ex.execute("ASK { ?s ?p ?o }", media="json", timeout=0.5)
@@ -419,7 +419,7 @@ def test_execute_reads_long_answers_after_aexecute_ran_under_uvloop(nquads: Path
         (worker,) = list(ex._workers)
         assert asyncio.run(ex.aexecute(LABELS, media="json")) == ex.execute(LABELS, media="json")
         uvloop.run(ex.aexecute(LABELS, media="json"))
-        assert os.get_blocking(worker.conn.fileno())
+        assert not os.get_blocking(worker.conn.fileno())  # left so: execute() must set it back before reading
         for _ in range(10):
             assert ex.execute(big, media="xml").body == expected
         assert ex.worker_pids == [worker.process.pid]  # the same worker throughout: none died

@@ -132,7 +132,7 @@ def waiters(ex: EmbeddedExecutor) -> int:
 def all_free(ex: EmbeddedExecutor) -> bool:
     """Nothing lost or stuck: every worker of the pool sits in the idle stack and no call is left waiting."""
     with ex._cond:
-        idle, workers = list(ex._idle.queue), set(ex._workers)
+        idle, workers = list(ex._idle), set(ex._workers)
         waiting = any(_waiting(w) for w in ex._waiters)
     return len(workers) == ex.size and workers <= set(idle) and not waiting
 
@@ -140,7 +140,7 @@ def all_free(ex: EmbeddedExecutor) -> bool:
 def busy(ex: EmbeddedExecutor) -> bool:
     """No worker is free (every one is running a query)."""
     with ex._cond:
-        return not set(ex._idle.queue) & set(ex._workers)
+        return not set(ex._idle) & set(ex._workers)
 
 
 @pytest.fixture(scope="module")
@@ -567,7 +567,7 @@ def test_a_worker_that_dies_while_answering_is_retried_even_when_the_loop_is_lat
         task = asyncio.create_task(ex.aexecute(slow(rows), media="json", timeout=4))
         await asyncio.sleep(0.3)
         with ex._cond:
-            idle = set(ex._idle.queue)
+            idle = set(ex._idle)
             (running,) = [w for w in ex._workers if w not in idle]
         os.kill(running.process.pid, signal.SIGKILL)  # a crash (out of memory, a segfault) mid-query
         time.sleep(0.5)  # the event loop is busy with something else meanwhile, as on a loaded server
@@ -588,6 +588,138 @@ def test_workers_that_died_idle_leave_nothing_behind_that_fails_a_call(own: Call
     # (a blocking execute() first would also clear what lingers, so the awaited call goes first)
     assert number(within(ex.aexecute(numbered(2), media="json", timeout=10))) == 2
     assert number(ex.execute(numbered(3), media="json", timeout=10)) == 3
+
+
+# --- one reader per worker and loop ---------------------------------------------------------------------------
+
+
+class CountingAsyncioLoop(asyncio.SelectorEventLoop):
+    """asyncio's loop, counting how often a descriptor is put on or taken off its watch list."""
+
+    added = removed = 0
+
+    def add_reader(self, *args: Any) -> None:
+        self.added += 1
+        super().add_reader(*args)
+
+    def remove_reader(self, fd: Any) -> bool:
+        self.removed += 1
+        return super().remove_reader(fd)
+
+
+class CountingUvloop(uvloop.Loop):  # type: ignore[misc]  # uvloop's Loop is untyped
+    added = removed = 0
+
+    def add_reader(self, *args: Any) -> None:
+        self.added += 1
+        super().add_reader(*args)
+
+    def remove_reader(self, fd: Any) -> bool:
+        self.removed += 1
+        return bool(super().remove_reader(fd))
+
+
+@pytest.mark.parametrize("kind", [CountingAsyncioLoop, CountingUvloop])
+def test_a_loop_watches_a_workers_pipe_once_for_all_its_calls(own: Callable[..., EmbeddedExecutor],
+                                                              kind: type[asyncio.AbstractEventLoop]) -> None:
+    """Registering the pipe for each call and removing it after cost five system calls a query; the pipe now
+    stays watched from one call to the next (the answers must of course still be each call's own)."""
+    ex = own(2)
+    loop = kind()
+    try:
+        async def main() -> list[int]:
+            answers = [number(await ex.aexecute(numbered(n), media="json")) for n in range(20)]
+            answers += [number(r) for r in await gather(*(ex.aexecute(numbered(n), media="json")
+                                                          for n in range(20, 30)))]
+            return answers
+
+        assert loop.run_until_complete(asyncio.wait_for(main(), LIMIT)) == list(range(30))
+        assert loop.added == 2 and loop.removed == 0  # type: ignore[attr-defined]  # one per worker, kept
+    finally:
+        loop.close()
+
+
+class LoopThread:
+    """An event loop running in its own thread, as the server's does, for calls made from another thread."""
+
+    def __init__(self, kind: str) -> None:
+        self.loop = (LOOPS[kind] or asyncio.new_event_loop)()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+
+    def __enter__(self) -> LoopThread:
+        self.thread.start()
+        return self
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(LIMIT)
+
+    def __exit__(self, *exc: object) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+
+@pytest.mark.parametrize("kind", list(LOOPS))
+def test_a_blocking_call_gets_the_worker_a_loop_in_another_thread_watches(own: Callable[..., EmbeddedExecutor],
+                                                                          kind: str) -> None:
+    """The only worker is watched by a loop that runs on (the server's) other thread: a blocking execute() has
+    that loop let go of it, gets its own answer, and the loop's next call takes the worker back."""
+    ex = own(1)
+    (worker,) = ex._workers
+    with LoopThread(kind) as there:
+        assert number(there.run(ex.aexecute(numbered(1), media="json"))) == 1
+        assert worker.loop is there.loop
+        assert number(ex.execute(numbered(2), media="json", timeout=10)) == 2
+        assert worker.loop is None
+        assert number(there.run(ex.aexecute(numbered(3), media="json"))) == 3
+        assert worker.loop is there.loop
+        assert [number(ex.execute(numbered(n), media="json", timeout=10)) for n in (4, 5)] == [4, 5]
+    assert ex.worker_pids == [worker.process.pid]  # nothing was killed on the way
+
+
+def test_a_blocking_call_inside_a_coroutine_does_not_wait_for_its_own_loop(own: Callable[..., EmbeddedExecutor],
+                                                                          run: Run) -> None:
+    """The loop that watches the worker is the one this thread runs, so it cannot be asked and waited for:
+    the blocking call lets go of the worker itself (before, it would wait out its timeout)."""
+    ex = own(1)
+
+    async def main() -> list[int]:
+        first = number(await ex.aexecute(numbered(1), media="json"))
+        second = number(ex.execute(numbered(2), media="json", timeout=5))
+        return [first, second, number(await ex.aexecute(numbered(3), media="json"))]
+
+    assert run(main()) == [1, 2, 3]
+
+
+@pytest.mark.parametrize("kind", list(LOOPS))
+def test_a_watched_worker_that_dies_idle_is_let_go_of_and_replaced(own: Callable[..., EmbeddedExecutor],
+                                                                   kind: str) -> None:
+    """Its pipe's end stays readable: the loop must stop watching it (or spin on it) and calls go on."""
+    ex = own(1)
+    (worker,) = ex._workers
+    with LoopThread(kind) as there:
+        assert number(there.run(ex.aexecute(numbered(1), media="json"))) == 1
+        os.kill(worker.process.pid, signal.SIGKILL)
+        assert wait_until(lambda: worker.loop is None and worker.conn.closed, 10)
+        assert wait_until(lambda: len(ex.worker_pids) == 1 and ex.worker_pids != [worker.process.pid])
+        assert number(there.run(ex.aexecute(numbered(2), media="json", timeout=10))) == 2
+
+
+@pytest.mark.parametrize("kind", list(LOOPS))
+def test_closing_from_another_thread_closes_the_pipes_a_running_loop_watches(nquads: Path, kind: str) -> None:
+    """A pipe is closed by the loop that watches it, after it let go: closed from another thread, its number
+    could be reused by a new pipe while the loop still watched it."""
+    ex = EmbeddedExecutor(nquads, workers=2, timeout=30)
+    ex.wait_ready(60)
+    workers = list(ex._workers)
+    with LoopThread(kind) as there:
+        answers = there.run(gather(*(ex.aexecute(numbered(n), media="json") for n in range(6))))
+        assert [number(r) for r in answers] == list(range(6))
+        assert any(w.loop is there.loop for w in workers)
+        ex.close()
+        assert wait_until(lambda: all(w.conn.closed and w.loop is None for w in workers), 10)
+        with pytest.raises(StoreUnavailable, match="closed"):
+            there.run(ex.aexecute(numbered(7), media="json"))
 
 
 # --- large answers --------------------------------------------------------------------------------------------

@@ -7,9 +7,12 @@ meanwhile. Processes also contain crashes: pyoxigraph's parser overflows its sta
 queries, which costs a worker, never the server.
 
 The worker protocol, over one pipe per worker: the worker sends ``("ready", None)`` or ``("failed", message)``
-once loaded; then for each request (a dict) it answers ``("started",)`` at once and ``("ok", payload)`` or
-``("error", class name, message)`` when done. Workers are spawned and import :func:`_serve` from this module by
-its path, so it must stay a module-level function here.
+once loaded; then for each request (a dict with a sequence number ``seq``) it writes ``seq`` into a shared
+memory word, the worker's ``started``, and answers ``("ok", payload)`` or ``("error", class name, message)``
+when done. The shared word, not a message, tells a worker that crashed on this query from one that was dead
+before it was picked, so a query is one message each way (an acknowledgement over the pipe cost the server a
+wake-up and a read more per query). Workers are spawned and import :func:`_serve` from this module by its
+path, so it must stay a module-level function here.
 
 Two ways in, one pool: :meth:`EmbeddedExecutor.execute` blocks a thread until the worker answers (the knowledge
 model and scripts use it), :meth:`EmbeddedExecutor.aexecute` awaits the worker's pipe on the event loop. The
@@ -22,19 +25,20 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import ctypes
+import itertools
 import logging
 import multiprocessing
 import multiprocessing.connection
 import os
 import pickle
-import queue
 import signal
 import struct
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -96,8 +100,10 @@ def _evaluate(store: ox.Store, request: dict[str, Any]) -> Any:
                   again=evaluate)
 
 
-def _serve(conn: Connection, source: str, kind: str) -> None:
-    """A worker process: load the dataset, say ready, then answer requests until the pipe closes."""
+def _serve(conn: Connection, source: str, kind: str, started: Any) -> None:
+    """A worker process: load the dataset, say ready, then answer requests until the pipe closes.
+
+    ``started`` is the shared ``ctypes`` word where the worker notes the ``seq`` of the request it took."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is for the parent, which kills the workers
     try:
         if kind == "disk":
@@ -112,9 +118,9 @@ def _serve(conn: Connection, source: str, kind: str) -> None:
     while True:
         try:
             request = conn.recv()
-            conn.send(("started",))
         except (EOFError, OSError):
             return
+        started.value = request["seq"]
         try:
             reply: tuple[Any, ...] = ("ok", _evaluate(store, request))
         except ExecutorError as exc:
@@ -124,6 +130,8 @@ def _serve(conn: Connection, source: str, kind: str) -> None:
         conn.send(reply)
 
 
+_SEQ = itertools.count(1)  # request numbers, unique in this process (next() on a count is atomic under the GIL)
+
 _ERRORS = {cls.__name__: cls for cls in (QuerySyntaxError, QueryTimeout, TooManyRows, StoreUnavailable)}
 
 
@@ -131,6 +139,13 @@ _ERRORS = {cls.__name__: cls for cls in (QuerySyntaxError, QueryTimeout, TooMany
 class _Worker:
     process: BaseProcess
     conn: Connection
+    started: Any  # shared c_longlong: the seq of the last request the worker took (see the module docstring)
+    # The event loop that watches this worker's pipe, if one does (see _attach): its reader stays registered
+    # from one call to the next, and only a call on that loop, on its thread, may hold the worker meanwhile.
+    loop: asyncio.AbstractEventLoop | None = None
+    inbox: asyncio.Future[Any] | None = None  # the answer the call holding it awaits
+    pending: bytearray = field(default_factory=bytearray)  # bytes read from the pipe, not yet a whole message
+    nonblocking: bool = False  # left so by an event loop's reader; execute() needs it blocking again
     ready: bool = False
     idle: bool = False  # in the idle stack; otherwise a call holds it (or is being handed it) and owns its pipe
     killed: bool = False  # set once, under _KILLING, by the one thread that kills it
@@ -171,7 +186,7 @@ class EmbeddedExecutor(_Reads):
         # Last in, first out: one request at a time then always goes to the same worker, whose copy of the data is
         # still in the CPU caches. Taken in turns, each query met a cold copy: 4.1-4.8 ms instead of 2.9 ms
         # for the evidence query at 1,000,000 triples with two in-memory workers (bench/queries/03-evidence.rq).
-        self._idle: queue.LifoQueue[_Worker] = queue.LifoQueue()
+        self._idle: list[_Worker] = []  # a stack, under _cond
         self._cond = threading.Condition()
         self._waiters: deque[_Waiter] = deque()  # calls waiting for a free worker, oldest first
         self._workers: set[_Worker] = set()  # started and not yet retired, ready or still loading
@@ -213,24 +228,24 @@ class EmbeddedExecutor(_Reads):
     def _call(self, request: dict[str, Any], timeout: float) -> Any:
         """Send a request to a free worker and wait at most ``timeout`` for its reply.
 
-        A worker acknowledges a request before evaluating it: one that dies before the acknowledgement was
-        already dead when it was picked (it is replaced and the request goes to another), one that dies after
-        it crashed on this query, which is retried once.
+        A worker notes the request's ``seq`` in its shared ``started`` word before evaluating it: one that dies
+        without having noted it was already dead when it was picked (it is replaced and the request goes to
+        another), one that dies after it crashed on this query, which is retried once.
         """
         crashes = 0
         for _attempt in range(self.size + 2):
             worker = self._acquire(timeout)
-            started = healthy = False
+            healthy = False
+            request["seq"] = seq = next(_SEQ)
             try:
+                if worker.nonblocking:  # Connection.recv() would fail with EAGAIN in the middle of a long answer
+                    os.set_blocking(worker.conn.fileno(), True)
+                    worker.nonblocking = False
                 worker.conn.send(request)
-                deadline = time.monotonic() + timeout
-                reply = _receive(worker, deadline, timeout)
-                if reply == ("started",):
-                    started = True
-                    reply = _receive(worker, deadline, timeout)
+                reply = _receive(worker, time.monotonic() + timeout, timeout)
                 healthy = True
             except (EOFError, OSError):
-                crashes = _count_death(worker, started, crashes)
+                crashes = _count_death(worker, worker.started.value == seq, crashes)
                 continue
             finally:
                 if healthy:
@@ -245,25 +260,25 @@ class EmbeddedExecutor(_Reads):
         or the caller cancelled) is killed, as its pipe would otherwise carry that late answer to the next
         request."""
         crashes = 0
+        loop = asyncio.get_running_loop()  # once: each call asks the OS for the process id
         for _attempt in range(self.size + 2):
-            worker = await self._aacquire(timeout)
-            started = healthy = False
+            worker = await self._aacquire(timeout, loop)
+            healthy = False
+            request["seq"] = seq = next(_SEQ)
             try:
+                if worker.loop is None:
+                    _attach(loop, worker)
                 worker.conn.send(request)
-                deadline = time.monotonic() + timeout
-                pending = bytearray()
-                reply = await _areceive(worker, pending, deadline, timeout)
-                if reply == ("started",):
-                    started = True
-                    reply = await _areceive(worker, pending, deadline, timeout)
-                healthy = not pending  # anything more on the pipe would be out of step with the next request
+                reply = await _areceive(loop, worker, timeout)
+                healthy = not worker.pending  # more on the pipe would be out of step with the next request
             except (EOFError, OSError):
-                crashes = _count_death(worker, started, crashes)
+                crashes = _count_death(worker, worker.started.value == seq, crashes)
                 continue
             finally:
                 if healthy:
                     self._release(worker)
                 else:  # stop it now; waiting for it to exit and starting its replacement take a thread
+                    _detach(worker)  # here, on its loop's thread, before another thread closes its pipe
                     with contextlib.suppress(ValueError, AssertionError, OSError):
                         worker.process.kill()
                     threading.Thread(target=self._retire, args=(worker,), name="anemia-kg-worker-retire",
@@ -271,16 +286,16 @@ class EmbeddedExecutor(_Reads):
             return _unwrap(reply)
         raise StoreUnavailable("the query workers keep dying; see the server log")
 
-    async def _aacquire(self, wait: float) -> _Worker:
+    async def _aacquire(self, wait: float, loop: asyncio.AbstractEventLoop | None = None) -> _Worker:
         """:meth:`_acquire` for the event loop: a free worker now, or the first one released or started.
 
         A waiter is a future in ``_waiters``: a released or newly ready worker is handed to the oldest one
         (:meth:`_offer_locked`), a pool that cannot load fails them all, and a timer gives up after ``wait``.
         """
-        loop = asyncio.get_running_loop()
+        loop = loop or asyncio.get_running_loop()
         with self._cond:
             self._check_usable_locked()
-            worker = self._take_idle_locked()
+            worker = self._take_idle_locked(loop)
             if worker is not None:
                 return worker
             future: asyncio.Future[_Worker] = loop.create_future()
@@ -319,17 +334,25 @@ class EmbeddedExecutor(_Reads):
             self._top_up_locked()  # try again in the background, but answer this request now
             raise StoreUnavailable(self._failure)
 
-    def _take_idle_locked(self) -> _Worker | None:
-        """A free worker, if there is one. Workers retired while they sat idle (the watcher saw them die) are
-        dropped here; one that died and is not retired yet fails at once on its pipe, and the call retries."""
-        while True:
-            try:
-                worker = self._idle.get_nowait()
-            except queue.Empty:
-                return None
-            if worker in self._workers:
-                worker.idle = False
-                return worker
+    def _take_idle_locked(self, loop: asyncio.AbstractEventLoop | None) -> _Worker | None:
+        """A free worker for a call on ``loop`` (None: a blocking call), if there is one, the last released first.
+
+        Workers retired while they sat idle (the watcher saw them die) are dropped here; one that died and is
+        not retired yet fails at once on its pipe, and the call retries. A worker that another event loop
+        watches is only taken once that loop has let go of it (:func:`_let_go`); when that loop runs on another
+        thread, it is asked to, and then offers the worker to the oldest waiting call itself.
+        """
+        for index in range(len(self._idle) - 1, -1, -1):
+            worker = self._idle[index]
+            if worker not in self._workers:
+                del self._idle[index]
+                continue
+            if worker.loop is not None and worker.loop is not loop and not _let_go(worker, self._let_go_here):
+                continue  # its loop offers it once it has let go
+            del self._idle[index]
+            worker.idle = False
+            return worker
+        return None
 
     def _busy(self, wait: float) -> StoreUnavailable:
         with self._cond:
@@ -345,7 +368,7 @@ class EmbeddedExecutor(_Reads):
         deadline = time.monotonic() + wait
         with self._cond:
             self._check_usable_locked()
-            worker = self._take_idle_locked()
+            worker = self._take_idle_locked(None)
             if worker is not None:
                 return worker
             waiter: concurrent.futures.Future[_Worker] = concurrent.futures.Future()
@@ -374,23 +397,43 @@ class EmbeddedExecutor(_Reads):
             _kill(worker)
 
     def _offer_locked(self, worker: _Worker) -> None:
+        """Hand ``worker`` to the oldest waiting call, or put it on the idle stack.
+
+        A worker an event loop watches is released on that loop's thread (see ``_Worker.loop``): a call
+        waiting on the same loop gets it here and now, any other waiter only once the loop has let go of it.
+        """
         while self._waiters:
             waiter = self._waiters.popleft()
             if isinstance(waiter, concurrent.futures.Future):
                 if waiter.set_running_or_notify_cancel():  # False: it gave up waiting
+                    _detach(worker)
                     waiter.set_result(worker)
                     return
                 continue
             loop, future = waiter
             if future.done():  # it gave up waiting
                 continue
+            if worker.loop is loop:
+                future.set_result(worker)
+                return
+            _detach(worker)
             try:
                 loop.call_soon_threadsafe(self._hand_over, future, worker)
                 return
             except RuntimeError:  # its event loop is closed
                 continue
         worker.idle = True
-        self._idle.put(worker)
+        self._idle.append(worker)
+
+    def _let_go_here(self, worker: _Worker) -> None:
+        """On the loop that watches ``worker``, asked by a call elsewhere: let go of it if it still sits idle
+        here, and offer it to the oldest waiting call (the one that asked, or an older one)."""
+        with self._cond:
+            if worker.idle and worker in self._idle and worker.loop is asyncio.get_running_loop():
+                self._idle.remove(worker)
+                worker.idle = False
+                _detach(worker)
+                self._offer_locked(worker)
 
     def _hand_over(self, future: asyncio.Future[_Worker], worker: _Worker) -> None:
         """On the waiter's event loop: give it the worker, unless it stopped waiting meanwhile."""
@@ -478,9 +521,10 @@ class EmbeddedExecutor(_Reads):
             if self._closed:
                 return None
             parent, child = self._ctx.Pipe()
-            process = self._ctx.Process(target=_serve, args=(child, *self._source), name="anemia-kg-query",
+            started = self._ctx.RawValue(ctypes.c_longlong, 0)  # no lock: one writer, read after it died
+            process = self._ctx.Process(target=_serve, args=(child, *self._source, started), name="anemia-kg-query",
                                         daemon=True)
-            worker = _Worker(process, parent)
+            worker = _Worker(process, parent, started)
             self._workers.add(worker)
         try:
             process.start()
@@ -535,8 +579,8 @@ def _receive(worker: _Worker, deadline: float, timeout: float) -> Any:
 def _count_death(worker: _Worker, started: bool, crashes: int) -> int:
     """The crashes of this request so far, once ``worker`` died under it; StoreUnavailable at the second.
 
-    Dying after it acknowledged the request (``started``) is a crash on this query; before, the worker was
-    dead already when it was picked, which costs the request nothing but the attempt.
+    Dying after it took the request (``started``) is a crash on this query; before, the worker was dead
+    already when it was picked, which costs the request nothing but the attempt.
     """
     crashes += started
     if crashes >= 2:
@@ -557,52 +601,97 @@ def _unwrap(reply: tuple[Any, ...]) -> Any:
     raise _ERRORS.get(reply[1], ExecutorError)(reply[2])
 
 
-async def _areceive(worker: _Worker, pending: bytearray, deadline: float, timeout: float) -> Any:
-    """The worker's next message, read on the event loop as the bytes arrive (never blocking it).
-
-    The framing is :class:`multiprocessing.connection.Connection`'s, which the worker writes with ``send``: a
-    signed 4-byte big-endian length (``-1`` and then an 8-byte one for 2 GiB and more), then the pickle.
-    ``pending`` keeps bytes read beyond one message for the next call.
-    """
-    message = _take_message(pending)
+async def _areceive(loop: asyncio.AbstractEventLoop, worker: _Worker, timeout: float) -> Any:
+    """The worker's next message, read on the event loop by :func:`_on_readable` as the bytes arrive (never
+    blocking it), at most ``timeout`` seconds from now."""
+    message = _take_message(worker.pending)
     if message is not _INCOMPLETE:
         return message
-    loop = asyncio.get_running_loop()
-    fd = worker.conn.fileno()
-    arrived: asyncio.Future[Any] = loop.create_future()
-    loop.add_reader(fd, _read_into, fd, pending, arrived)
-    timer = loop.call_later(max(0.0, deadline - time.monotonic()), _fail, arrived, _timeout(timeout))
+    inbox: asyncio.Future[Any] = loop.create_future()
+    worker.inbox = inbox
+    timer = loop.call_later(timeout, _time_out, inbox, timeout)
     try:
-        return await arrived
+        return await inbox
     finally:
         timer.cancel()
-        loop.remove_reader(fd)
-        # uvloop leaves a watched descriptor non-blocking, and the next user of this worker may be execute(),
-        # whose Connection.recv() then fails with EAGAIN in the middle of a long answer
-        with contextlib.suppress(OSError):
-            os.set_blocking(fd, True)
+        worker.inbox = None
+
+
+def _attach(loop: asyncio.AbstractEventLoop, worker: _Worker) -> None:
+    """Watch the worker's pipe on ``loop`` from now on, for this call and the next ones there.
+
+    One reader for many calls: registering and removing it for each call cost four to five system calls
+    (epoll_ctl, in uvloop), which are slow on the machines this runs on: the event loop's time per call went
+    from 97 to 72 microseconds without them (docs/benchmarks.md). The price is the rule of ``_Worker.loop``:
+    whoever else wants the worker has the loop let go of it first (:func:`_let_go`).
+    """
+    loop.add_reader(worker.conn.fileno(), _on_readable, worker)
+    worker.loop = loop
+    worker.nonblocking = True  # uvloop leaves a watched descriptor so; execute() sets it back when it needs to
+
+
+def _detach(worker: _Worker) -> None:
+    """Stop watching the worker's pipe: on the thread of the loop that watches it, or once that loop is closed
+    or stopped (nothing runs in it then)."""
+    loop, worker.loop = worker.loop, None
+    if loop is not None and not loop.is_closed():
+        with contextlib.suppress(OSError, ValueError, RuntimeError):  # the pipe is closed already
+            loop.remove_reader(worker.conn.fileno())
+
+
+def _let_go(worker: _Worker, let_go_there: Callable[[_Worker], None]) -> bool:
+    """Free ``worker``, idle and watched by another event loop, for a call here: True if done at once.
+
+    A closed or stopped loop is let go of here, and so is the loop this thread runs (a blocking call made
+    inside a coroutine). A loop that runs on another thread is asked to call ``let_go_there`` (False).
+    """
+    loop = worker.loop
+    assert loop is not None
+    if loop.is_closed() or not loop.is_running() or asyncio._get_running_loop() is loop:
+        _detach(worker)
+        return True
+    try:
+        loop.call_soon_threadsafe(let_go_there, worker)
+    except RuntimeError:  # it was closed meanwhile
+        _detach(worker)
+        return True
+    return False
+
+
+def _time_out(arrived: asyncio.Future[Any], timeout: float) -> None:
+    _fail(arrived, _timeout(timeout))
 
 
 READ_SIZE = 64 * 1024  # larger reads cost an mmap per call in the allocator, for no fewer wake-ups that matter
 
 
-def _read_into(fd: int, pending: bytearray, arrived: asyncio.Future[Any]) -> None:
-    """Reader callback: append what the pipe holds now (the fd is readable, so this does not block) and
-    resolve ``arrived`` once a whole message is there."""
-    if arrived.done():
-        return
+def _on_readable(worker: _Worker) -> None:
+    """The reader of a worker's pipe on its loop: append what the pipe holds now (it is readable, so this does
+    not block) and resolve the call's ``inbox`` once a whole message is there.
+
+    The framing is :class:`multiprocessing.connection.Connection`'s, which the worker writes with ``send``: a
+    signed 4-byte big-endian length (``-1`` and then an 8-byte one for 2 GiB and more), then the pickle. At the
+    end of the pipe (the worker died) the loop stops watching it, as it would stay readable; the call, or
+    the watcher if it sat idle, retires the worker.
+    """
+    inbox = worker.inbox
+    error: Exception | None = None
     try:
-        data = os.read(fd, READ_SIZE)
+        data = os.read(worker.conn.fileno(), READ_SIZE)
+    except BlockingIOError:
+        return
     except OSError as exc:
-        arrived.set_exception(exc)
-        return
+        data, error = b"", exc
     if not data:
-        arrived.set_exception(EOFError("the query worker closed its pipe"))
+        _detach(worker)
+        if inbox is not None and not inbox.done():
+            inbox.set_exception(error or EOFError("the query worker closed its pipe"))
         return
-    pending += data
-    message = _take_message(pending)
-    if message is not _INCOMPLETE:
-        arrived.set_result(message)
+    worker.pending += data
+    if inbox is not None and not inbox.done():
+        message = _take_message(worker.pending)
+        if message is not _INCOMPLETE:
+            inbox.set_result(message)
 
 
 _INCOMPLETE = object()
@@ -641,4 +730,17 @@ def _kill(worker: _Worker) -> None:
         if worker.process.is_alive():
             worker.process.kill()
         worker.process.join(timeout=2)
+    loop = worker.loop
+    if loop is not None and not _let_go(worker, _close):
+        return  # its loop closes the pipe once it has let go of it: closed here, the number could be reused first
     worker.conn.close()
+
+
+def _close(worker: _Worker) -> None:
+    """On the loop that watches a killed worker: let go of its pipe, then close it; a call still waiting for its
+    answer learns that the worker is gone (it would otherwise wait out its timeout, as the loop no longer
+    reads the pipe's end)."""
+    _detach(worker)
+    worker.conn.close()
+    if worker.inbox is not None and not worker.inbox.done():
+        worker.inbox.set_exception(EOFError("the query worker was stopped"))
