@@ -225,6 +225,18 @@ def test_unknown_prefix_is_a_syntax_error(executor: EmbeddedExecutor) -> None:
         executor.execute("SELECT * WHERE { ?s nope:p ?o }", media="json")
 
 
+def test_the_projects_prefixes_need_no_declaration_and_a_querys_own_come_first(executor: EmbeddedExecutor) -> None:
+    """Only the prefixes a query names are handed to pyoxigraph (``_prefixes_named``): a name right after a
+    '.', in compact text, is named too, and a query that declares a project prefix otherwise gets its own."""
+    def ask(query: str) -> bool:
+        return bool(json.loads(executor.execute(query, media="json").body)["boolean"])
+
+    assert ask("ASK{?e rdfs:label ?l.ent:anemia rdfs:label ?l}")
+    assert ask("ASK { ent:anemia rdfs:label ?l }")
+    assert not ask("PREFIX ent: <http://example.org/other/> ASK { ent:anemia rdfs:label ?l }")
+    assert ask("PREFIX e: <https://w3id.org/anemia-kg/entity/> ASK { e:anemia rdfs:label ?l }")
+
+
 @pytest.mark.parametrize("query", [
     "SELECT * WHERE { SERVICE <http://127.0.0.1:9/sparql> { ?s ?p ?o } }",
     "select * { 1SERVICE<http://127.0.0.1:9/sparql> { ?s ?p ?o } }",

@@ -26,6 +26,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import ctypes
+import functools
 import itertools
 import logging
 import multiprocessing
@@ -87,7 +88,7 @@ def _evaluate(store: ox.Store, request: dict[str, Any]) -> Any:
 
     def evaluate() -> Any:
         try:
-            return store.query(sparql, prefixes=PREFIX_MAP, **dataset)
+            return store.query(sparql, prefixes=_prefixes_named(sparql), **dataset)
         except SyntaxError as exc:
             raise QuerySyntaxError(str(exc)) from None
 
@@ -98,6 +99,18 @@ def _evaluate(store: ox.Store, request: dict[str, Any]) -> Any:
         return rows_of(answer)
     return render(answer, form=request["form"], media=request["media"], max_rows=request["max_rows"],
                   again=evaluate)
+
+
+@functools.lru_cache(maxsize=256)
+def _prefixes_named(sparql: str) -> dict[str, str] | None:
+    """The project's prefixes whose ``name:`` occurs in the text: the ones a query may use without declaring.
+
+    pyoxigraph parses every IRI of the map it is given for each query (8 microseconds for all sixteen, a tenth
+    of a cheap query); a prefix named nowhere in the text cannot be used, one named only in a string costs
+    nothing more, and the query's own PREFIX lines take precedence over the map as before.
+    """
+    named = {prefix: iri for prefix, iri in PREFIX_MAP.items() if f"{prefix}:" in sparql}
+    return named or None
 
 
 def _serve(conn: Connection, source: str, kind: str, started: Any) -> None:
