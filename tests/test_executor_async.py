@@ -40,7 +40,7 @@ from anemia_kg.executor import (
     StoreUnavailable,
     TooManyRows,
 )
-from anemia_kg.executor.embedded import _INCOMPLETE, _take_message
+from anemia_kg.executor.embedded import _INCOMPLETE, READ_SIZE, _next_request, _take_message
 from test_executor import (
     CLAIMS,
     ENT,
@@ -771,6 +771,28 @@ def frame(obj: Any, *, long: bool = False) -> bytes:
     body = pickle.dumps(obj)
     header = struct.pack("!i", -1) + struct.pack("!Q", len(body)) if long else struct.pack("!i", len(body))
     return header + body
+
+
+def test_a_worker_reads_each_request_whole_however_the_pipe_cuts_it() -> None:
+    """The worker reads its requests with its own reads (``_next_request``), not ``Connection.recv()``: two
+    requests sent back to back, one of them longer than a read, come out whole and in order, then None at
+    the end of the pipe."""
+    parent, child = multiprocessing.Pipe()
+    big = {"sparql": "#" * (3 * READ_SIZE), "seq": 1}
+
+    def send() -> None:  # in a thread: the big one does not fit in the pipe's buffer
+        parent.send(big)
+        parent.send({"sparql": "ASK {}", "seq": 2})
+        parent.close()
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    pending = bytearray()
+    assert _next_request(child.fileno(), pending) == big
+    assert _next_request(child.fileno(), pending) == {"sparql": "ASK {}", "seq": 2}
+    assert _next_request(child.fileno(), pending) is None and not pending
+    sender.join(10)
+    child.close()
 
 
 def test_take_message_waits_for_a_whole_header() -> None:
