@@ -187,8 +187,10 @@ def measure_server(spec: servers.ServerSpec, requests: dict[str, tuple[str, dict
     result: dict[str, Any] = {"name": spec.name, "requests": {}}
     with servers.running(spec, logs) as server:
         result["startup_s"] = round(server.startup, 3)
+        result["ready_s"] = round(server.ready, 3)
         result["idle_rss_mb"] = round(server.rss() / 2**20, 1)
-        log(f"  {spec.name}: first answer after {server.startup:.2f} s, {result['idle_rss_mb']} MB")
+        log(f"  {spec.name}: first answer after {server.startup:.2f} s, everything after {server.ready:.2f} s, "
+            f"{result['idle_rss_mb']} MB")
         with httpx.Client(timeout=args.slow) as client:
             for name, (path, params) in requests.items():
                 url = spec.base + path + ("?" + urlencode(params) if params else "")
