@@ -9,6 +9,8 @@ import asyncio
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -284,6 +286,16 @@ def test_one_request_at_a_time_goes_to_the_same_worker(nquads: Path) -> None:
             asyncio.run(ex.aexecute("ASK { ?s ?p ?o }", media="json"))
             seen.add(answered())
         assert len(seen) == 1 and len(ex._idle) == 2
+
+
+def test_a_query_worker_imports_neither_rdflib_nor_the_web_stack() -> None:
+    """A spawned worker imports the executor and runs the parent's main module again (``anemia-kg``'s CLI for
+    ``anemia-kg serve``): with rdflib, pyshacl, httpx and the rest at the top of those, each worker took about
+    a second longer to start, with the server and after every query it had to stop."""
+    code = ("import sys, anemia_kg.cli, anemia_kg.executor.embedded; "
+            "print(sorted(m for m in ('rdflib', 'pyshacl', 'httpx', 'fastapi', 'networkx') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_missing_source() -> None:

@@ -14,25 +14,19 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pyoxigraph as ox
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
-from . import build as build_step
-from . import query as q
-from .article import ArticleError
-from .build import BuildResult, Paths, ValidationFailed
-from .curation import CurationError
-from .ontology import OntologyError
-from .query import GRAPH_FORMATS, RESULT_FORMATS, QueryError
-from .shacl import ShapesError, load_shapes, validate_graph
-from .stats import collect
-from .store import StoreError, open_memory_store
-from .yamlfile import YamlError
+if TYPE_CHECKING:
+    from .build import BuildResult, Paths
+
+# The pipeline's modules (rdflib, pyshacl, ...) are imported by the commands that use them, not here: the
+# server's query workers are spawned processes, and a spawned process runs the parent's main module again
+# (this one, for `anemia-kg serve`), which took each worker 0.8 s of its start when they were imported here.
 
 app = typer.Typer(
     help="Build, check and query the anemia-kg knowledge graph (anemia, B12 deficiency and neuropathy).",
@@ -43,8 +37,21 @@ app = typer.Typer(
 out = Console(emoji=False)
 err = Console(stderr=True, emoji=False, highlight=False)
 
-KNOWN_ERRORS = (ArticleError, CurationError, OntologyError, ShapesError, ValidationFailed, QueryError,
-                StoreError, YamlError)
+
+
+def _known_errors() -> tuple[type[Exception], ...]:
+    """The failures of the pipeline a person can act on: reported as their problems, never as a traceback."""
+    from .article import ArticleError
+    from .build import ValidationFailed
+    from .curation import CurationError
+    from .ontology import OntologyError
+    from .query import QueryError
+    from .shacl import ShapesError
+    from .store import StoreError
+    from .yamlfile import YamlError
+
+    return (ArticleError, CurationError, OntologyError, ShapesError, ValidationFailed, QueryError, StoreError,
+            YamlError)
 
 
 def _default_root() -> Path:
@@ -53,7 +60,9 @@ def _default_root() -> Path:
         return Path(os.environ["ANEMIA_KG_ROOT"])
     if (Path.cwd() / "data" / "claims.yaml").exists():
         return Path.cwd()
-    return build_step.ROOT
+    from .build import ROOT
+
+    return ROOT
 
 
 @app.callback()
@@ -62,6 +71,8 @@ def main(
     root: Annotated[Path | None, typer.Option(help="Project folder holding data/ and ontology/.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each step.")] = False,
 ) -> None:
+    from .build import Paths
+
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s",
                         handlers=[RichHandler(console=err, show_path=False)])
     ctx.obj = Paths((root or _default_root()).resolve())
@@ -72,7 +83,7 @@ def _errors(what: str, extra: tuple[type[Exception], ...] = ()) -> Iterator[None
     """Print a known failure as the list of its problems and exit with status 1."""
     try:
         yield
-    except KNOWN_ERRORS + extra as exc:
+    except _known_errors() + extra as exc:
         problems = getattr(exc, "problems", None)
         lines = [str(p) for p in problems] if problems else str(exc).splitlines()
         err.print(f"[bold red]{what} failed[/]: {len(lines)} problem(s)" if problems else f"[bold red]{what} failed[/]")
@@ -117,6 +128,8 @@ def _summary(result: BuildResult, paths: Paths) -> None:
 @app.command()
 def build(ctx: typer.Context) -> None:
     """Parse the article, check the curated claims, build the RDF dataset, validate it and write data/build/."""
+    from . import build as build_step
+
     paths: Paths = ctx.obj
     with _errors("build"), _progress(True) as step:
         result, files = build_step.build(paths, step)
@@ -132,6 +145,8 @@ def validate(
         "--file", help="Validate this RDF file (Turtle, TriG, N-Quads, JSON-LD) against the shapes instead.")] = None,
 ) -> None:
     """Run every check of the build and the SHACL shapes without writing anything."""
+    from . import build as build_step
+
     paths: Paths = ctx.obj
     if file is not None:
         _validate_file(paths, file)
@@ -145,7 +160,9 @@ def validate(
 def _validate_file(paths: Paths, file: Path) -> None:
     from rdflib import Dataset
 
-    from .shacl import union_graph
+    from .build import ValidationFailed
+    from .shacl import load_shapes, union_graph, validate_graph
+    from .store import StoreError
 
     fmt = {".ttl": "turtle", ".trig": "trig", ".nq": "nquads", ".jsonld": "json-ld", ".nt": "nt"}.get(file.suffix)
     if fmt is None:
@@ -167,6 +184,9 @@ def _validate_file(paths: Paths, file: Path) -> None:
 
 def _store(paths: Paths) -> Any:
     """The built dataset in an embedded Oxigraph store, building it first if there is no build yet."""
+    from . import build as build_step
+    from .store import open_memory_store
+
     nquads = paths.built("nq")
     if not nquads.exists():
         err.print(f"no build at {paths.rel(paths.out)}; building it first")
@@ -182,6 +202,8 @@ def stats(
     fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
 ) -> None:
     """Counts by class and predicate, coverage of the article, unresolved citations and uncited claims."""
+    from .stats import collect
+
     if fmt not in ("text", "json"):
         raise typer.BadParameter("use text or json", param_hint="--format")
     paths: Paths = ctx.obj
@@ -210,6 +232,11 @@ def query(
                                      "for CONSTRUCT/DESCRIBE).")] = "table",
 ) -> None:
     """Run a SPARQL query over the built graph; the default graph is the union of all named graphs."""
+    import pyoxigraph as ox
+
+    from . import query as q
+    from .query import GRAPH_FORMATS, RESULT_FORMATS, QueryError
+
     if fmt not in ("table", *RESULT_FORMATS, *GRAPH_FORMATS):
         raise typer.BadParameter(f"unknown format {fmt!r}", param_hint="--format")
     text = _query_text(sparql, file)

@@ -7,31 +7,25 @@ two builds be diffed line by line. ``docs/data-model.md`` lists the namespaces.
 from __future__ import annotations
 
 from rdflib import Namespace, URIRef
-from rdflib.namespace import DCTERMS, OWL, PROV, RDF, RDFS, SKOS, XSD
 
-BASE = "https://w3id.org/anemia-kg/"
-AKG = Namespace(BASE + "ontology#")
-ENT = Namespace(BASE + "entity/")
-CLAIM = Namespace(BASE + "claim/")
-ANN = Namespace(BASE + "annotation/")
-SRC = Namespace(BASE + "source/")
-GRAPH = Namespace(BASE + "graph/")
-OA = Namespace("http://www.w3.org/ns/oa#")
-PRISM = Namespace("http://prismstandard.org/namespaces/basic/2.0/")
-BIOLINK = Namespace("https://w3id.org/biolink/vocab/")
+from .namespaces import PREFIX_IRIS
+
+PREFIXES: dict[str, Namespace] = {prefix: Namespace(iri) for prefix, iri in PREFIX_IRIS.items()}
+AKG = PREFIXES["akg"]
+ENT = PREFIXES["ent"]
+CLAIM = PREFIXES["claim"]
+ANN = PREFIXES["ann"]
+SRC = PREFIXES["src"]
+GRAPH = PREFIXES["akgg"]
+OA = PREFIXES["oa"]
+PRISM = PREFIXES["prism"]
+BIOLINK = PREFIXES["biolink"]
 
 ONTOLOGY_GRAPH = GRAPH["ontology"]
 ENTITIES_GRAPH = GRAPH["entities"]
 CLAIMS_GRAPH = GRAPH["claims"]
 PROVENANCE_GRAPH = GRAPH["provenance"]
 GRAPHS = (ONTOLOGY_GRAPH, ENTITIES_GRAPH, CLAIMS_GRAPH, PROVENANCE_GRAPH)
-
-PREFIXES: dict[str, Namespace] = {
-    "akg": AKG, "ent": ENT, "claim": CLAIM, "ann": ANN, "src": SRC, "akgg": GRAPH,
-    "rdf": Namespace(str(RDF)), "rdfs": Namespace(str(RDFS)), "owl": Namespace(str(OWL)),
-    "xsd": Namespace(str(XSD)), "skos": Namespace(str(SKOS)), "dcterms": Namespace(str(DCTERMS)),
-    "prov": Namespace(str(PROV)), "oa": OA, "prism": PRISM, "biolink": BIOLINK,
-}
 
 
 def entity(entity_id: str) -> URIRef:

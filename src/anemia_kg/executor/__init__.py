@@ -13,6 +13,8 @@ query's own ``FROM``) says otherwise, the project's prefixes are predeclared, re
 the query names. What they share lives in :mod:`.common`.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from .common import (
     COUNT_QUERY,
     GRAPH_MEDIA,
@@ -33,7 +35,19 @@ from .common import (
     rows_of,
 )
 from .embedded import WATCH_SECONDS, EmbeddedExecutor
-from .remote import GRAPH_CACHE_SECONDS, RemoteExecutor
+
+if TYPE_CHECKING:
+    from .remote import GRAPH_CACHE_SECONDS, RemoteExecutor
+
+
+def __getattr__(name: str) -> Any:
+    """The remote executor, imported when first asked for: every query worker imports this package, and
+    httpx took a tenth of a second of each worker's start."""
+    if name in ("RemoteExecutor", "GRAPH_CACHE_SECONDS"):
+        from . import remote
+
+        return getattr(remote, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "COUNT_QUERY",

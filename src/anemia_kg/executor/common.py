@@ -17,10 +17,10 @@ from typing import Any, Protocol, Self
 import pyoxigraph as ox
 
 from .. import results
-from ..iris import PREFIXES
+from ..namespaces import PREFIX_IRIS
 from ..protocol import GRAPH_TYPES, SOLUTION_TYPES, QueryInfo, inspect_query
 
-PREFIX_MAP = {prefix: str(ns) for prefix, ns in PREFIXES.items()}
+PREFIX_MAP = dict(PREFIX_IRIS)
 SOLUTION_MEDIA = {media.name: media.mime for media in SOLUTION_TYPES}  # SELECT and ASK; the first is the default
 GRAPH_MEDIA = {media.name: media.mime for media in GRAPH_TYPES}  # CONSTRUCT and DESCRIBE
 GRAPHS_QUERY = "SELECT DISTINCT ?g WHERE { GRAPH ?g {} }"
