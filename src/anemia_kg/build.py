@@ -26,6 +26,7 @@ from . import iris
 from .article import load_article
 from .curation import Coverage, CurationError, CurationResult, curate, entity_xrefs
 from .model import Problem
+from .namespaces import PREFIX_IRIS
 from .ontology import load_graph, load_vocabulary
 from .rdf import to_dataset
 from .shacl import ShaclReport, validate_dataset
@@ -192,7 +193,7 @@ def serialise(ds: Dataset, fmt: str) -> bytes:
     if fmt in _FROM_NQUADS:  # Turtle is the union of all graphs, for tools that read one graph
         return _FROM_NQUADS[fmt](serialise(ds, "nquads"))
     if fmt == "json-ld":
-        context = {prefix: str(ns) for prefix, ns in iris.PREFIXES.items()}
+        context = dict(PREFIX_IRIS)
         data = json.loads(ds.serialize(format="json-ld", context=context, auto_compact=True))
         return (json.dumps(_sorted_json(data), indent=1, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8")
     raise ValueError(f"unknown format {fmt!r}")
@@ -202,7 +203,7 @@ def _trig(nquads: bytes) -> bytes:
     """TriG written by Oxigraph from the sorted N-Quads (see :func:`serialise`)."""
     quads = list(ox.parse(nquads, format=ox.RdfFormat.N_QUADS))
     quads.sort(key=lambda q: (str(q.graph_name), str(q.subject), str(q.predicate), str(q.object)))
-    prefixes = {prefix: str(ns) for prefix, ns in iris.PREFIXES.items()}
+    prefixes = dict(PREFIX_IRIS)
     data = ox.serialize(quads, format=ox.RdfFormat.TRIG, prefixes=prefixes)
     assert data is not None  # without an output file Oxigraph returns the bytes
     return data
@@ -216,7 +217,7 @@ def _turtle(nquads: bytes) -> bytes:
     """
     triples = {ox.Triple(q.subject, q.predicate, q.object) for q in ox.parse(nquads, format=ox.RdfFormat.N_QUADS)}
     ordered = sorted(triples, key=lambda t: (str(t.subject), str(t.predicate), str(t.object)))
-    prefixes = {prefix: str(ns) for prefix, ns in iris.PREFIXES.items()}
+    prefixes = dict(PREFIX_IRIS)
     data = ox.serialize(ordered, format=ox.RdfFormat.TURTLE, prefixes=prefixes)
     assert data is not None  # without an output file Oxigraph returns the bytes
     return data

@@ -38,7 +38,6 @@ out = Console(emoji=False)
 err = Console(stderr=True, emoji=False, highlight=False)
 
 
-
 def _known_errors() -> tuple[type[Exception], ...]:
     """The failures of the pipeline a person can act on: reported as their problems, never as a traceback."""
     from .article import ArticleError

@@ -11,7 +11,7 @@ from importlib import resources
 
 import pyoxigraph as ox
 
-from .iris import PREFIXES
+from .namespaces import PREFIX_IRIS
 from .results import serialize_triples
 
 RESULT_FORMATS = {
@@ -38,7 +38,7 @@ class Table:
 
 
 def prefix_map() -> dict[str, str]:
-    return {prefix: str(ns) for prefix, ns in PREFIXES.items()}
+    return dict(PREFIX_IRIS)
 
 
 def run(store: ox.Store, sparql: str) -> ox.QuerySolutions | ox.QueryBoolean | ox.QueryTriples:
