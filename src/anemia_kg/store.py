@@ -62,16 +62,17 @@ def open_memory_store(nquads: Path) -> ox.Store:
 # --- on disk ----------------------------------------------------------------------------------------------
 
 
-def prepare_disk_store(nquads: Path, folder: Path) -> Path:
+def prepare_disk_store(nquads: Path, folder: Path, *, digest: str | None = None) -> Path:
     """An on-disk Oxigraph store of ``nquads`` at ``folder``, reused while the N-Quads stay the same.
 
     ``folder`` is a symlink to a complete store in the hidden sibling ``.{folder.name}.stores/``. A new
     store is loaded into ``tmp-XXXX`` there, marked with the N-Quads' sha256, renamed, and only then is the
     symlink swapped with one atomic rename; a load that fails or is killed leaves the previous store in
-    place (the next call removes its leftovers). Run one preparation at a time per folder.
+    place (the next call removes its leftovers). Run one preparation at a time per folder. ``digest`` is the
+    N-Quads' sha256 (:func:`dataset_digest`) when the caller has computed it already.
     """
     nquads, folder = Path(nquads), Path(folder)
-    digest = _sha256(nquads)
+    digest = digest or dataset_digest(nquads)
     if _marker(folder) == digest:
         return folder
     if folder.exists() and not folder.is_symlink() and _marker(folder) is None and any(folder.iterdir()):
@@ -97,7 +98,8 @@ def prepare_disk_store(nquads: Path, folder: Path) -> Path:
     return folder
 
 
-def _sha256(path: Path) -> str:
+def dataset_digest(path: Path) -> str:
+    """The sha256 of a built N-Quads file: what names the store and the model snapshot made from it."""
     digest = hashlib.sha256()
     try:
         with open(path, "rb") as fh:

@@ -15,7 +15,8 @@ router = APIRouter(responses=error_responses(503))  # 503 until the knowledge mo
 def health(request: Request) -> dict[str, Any]:
     services = request.app.state.services
     return {"status": "ok", "entities": len(services.knowledge.entities), "claims": len(services.knowledge.claims),
-            "graphs": services.graphs, "store": "remote" if services.settings.endpoint else "embedded"}
+            "graphs": services.graphs, "store": "remote" if services.settings.endpoint else "embedded",
+            "model": services.model_source}
 
 
 @router.get("/api/references", tags=["evidence"], summary="Each reference with the claims it supports")

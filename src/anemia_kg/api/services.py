@@ -2,10 +2,12 @@
 
 They are opened once, from the built dataset: the embedded Oxigraph store by default (built first if there
 is no build yet), or a remote SPARQL engine. Only the built artifact crosses from the build side: the
-knowledge model is read back through SPARQL, the same way for both stores.
+knowledge model is read back through SPARQL, the same way for both stores (``readmodel.py``), and for the
+embedded store kept as a snapshot that later starts load instead.
 
 The SPARQL endpoint needs only the executor; the JSON API and the pages need the knowledge model, which takes
-seconds to read on a large graph (about 2 s at 314,000 triples). ``anemia-kg serve`` therefore starts
+seconds to read on a large graph (15-25 s at 1,000,000 triples through the workers; under a second from the
+snapshot). ``anemia-kg serve`` therefore starts
 answering SPARQL as soon as the executor is up and reads the model in a background thread
 (``open_services(..., wait=False)``); until it is in, the routes that need it (``/health`` included) answer
 503 with a ``Retry-After`` and say so. Everything else (tests, ``create_app()`` under uvicorn) waits for it.
@@ -17,15 +19,15 @@ import gc
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from pathlib import Path
 
 import networkx as nx
 
 from ..build import Paths, build
-from ..causal import build_graph
 from ..executor import EmbeddedExecutor, Executor, RemoteExecutor, StoreUnavailable
-from ..knowledge import Knowledge, load_knowledge
-from ..store import prepare_disk_store
+from ..knowledge import Knowledge
+from ..store import dataset_digest, prepare_disk_store
+from .readmodel import Model, load_snapshot, read_model, save_snapshot, snapshot_path
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -39,22 +41,15 @@ class NotReady(StoreUnavailable):
     retry_after = 1
 
 
-@dataclass(frozen=True)
-class Model:
-    """The in-memory read model: entities, claims and evidence, and the two graphs paths are searched in."""
-
-    knowledge: Knowledge
-    causal: nx.DiGraph
-    everything: nx.DiGraph
-
-
 class Services:
     """The long-lived objects the route handlers use; the model may still be loading (see the module doc)."""
 
-    def __init__(self, settings: Settings, executor: Executor, graphs: list[str]):
+    def __init__(self, settings: Settings, executor: Executor, graphs: list[str], snapshot: Path | None = None):
         self.settings = settings
         self.executor = executor
         self.graphs = graphs
+        self.snapshot = snapshot  # where the model of the executor's dataset is kept; None: always read it
+        self.model_source: str | None = None  # "snapshot" or "sparql" once the model is in
         self._model: Model | None = None
         self._error: str | None = None
         self._loading = threading.Lock()
@@ -96,19 +91,34 @@ class Services:
         with self._loading:
             if self._model is None:
                 started = time.monotonic()
-                try:
-                    model = read_model(self.executor, self.settings)
-                except Exception as exc:
-                    self._error = str(exc) or type(exc).__name__
-                    raise
+                model = load_snapshot(self.snapshot) if self.snapshot else None
+                source = "snapshot" if model else "sparql"
+                if model is None:
+                    try:
+                        timeout = max(30.0, self.settings.query_timeout)
+                        model = read_model(lambda sparql: self.executor.select(sparql, timeout=timeout))
+                    except Exception as exc:
+                        self._error = str(exc) or type(exc).__name__
+                        raise
                 # The model never changes from now on: move it out of the garbage collector's reach, so that a
                 # full collection does not walk every entity, claim and edge again in the middle of a request
                 # (that was the API's p99: 30-35 ms against a p50 of 3 ms at 4 connections; 6 ms after).
                 gc.collect()
                 gc.freeze()
-                self._model, self._error = model, None
-                log.info("knowledge model read in %.2f s", time.monotonic() - started)
+                self._model, self._error, self.model_source = model, None, source
+                log.info("knowledge model read from the %s in %.2f s", source, time.monotonic() - started)
+                if source == "sparql" and self.snapshot:  # after the model is in: the API need not wait for it
+                    self._save(model)
             return self._model
+
+    def _save(self, model: Model) -> None:
+        """Keep the model for the next start; a snapshot that cannot be written only costs that start time."""
+        assert self.snapshot is not None
+        try:
+            save_snapshot(self.snapshot, model)
+        except Exception as exc:
+            log.warning("could not keep the knowledge model at %s (%s); the next start reads it again",
+                        self.snapshot, exc)
 
     def load_in_background(self) -> None:
         """Start reading the model in a daemon thread, unless a read is under way."""
@@ -134,34 +144,40 @@ def ensure_build(paths: Paths) -> None:
         build(paths)
 
 
-def open_executor(settings: Settings) -> Executor:
-    """A remote executor when an endpoint is configured, else worker processes over the built dataset."""
+def open_executor(settings: Settings, digest: str | None = None) -> Executor:
+    """A remote executor when an endpoint is configured, else worker processes over the built dataset.
+
+    ``digest`` is the built N-Quads' sha256 when the caller has it already (it takes 0.2 s at 1M triples).
+    """
     if settings.endpoint:
         return RemoteExecutor(settings.endpoint, timeout=settings.query_timeout, max_rows=settings.max_rows)
     paths = Paths(settings.root)
     ensure_build(paths)
     source = paths.built("nq")
     if settings.store is not None:
-        source = prepare_disk_store(source, settings.store)
+        source = prepare_disk_store(source, settings.store, digest=digest)
     return EmbeddedExecutor(source, workers=settings.workers, timeout=settings.query_timeout,
                             max_rows=settings.max_rows)
 
 
-def read_model(executor: Executor, settings: Settings) -> Model:
-    """The knowledge model and its graphs, read through the executor's SPARQL."""
-    knowledge = load_knowledge(lambda sparql: executor.select(sparql, timeout=max(30.0, settings.query_timeout)))
-    return Model(knowledge, build_graph(knowledge, "causal"), build_graph(knowledge, "all"))
-
-
 def open_services(settings: Settings, executor: Executor | None = None, *, wait: bool = True) -> Services:
-    """Open the executor (unless given) and read the knowledge model through it.
+    """Open the executor (unless given) and read the knowledge model through it, or from its snapshot.
 
-    ``wait=False`` returns as soon as the executor answers and reads the model in the background.
+    ``wait=False`` returns as soon as the executor answers and reads the model in the background. Only an
+    embedded executor opened here gets a snapshot: of one given by the caller, the dataset is not known.
     """
-    executor = executor or open_executor(settings)
+    snapshot = None
+    if executor is None:
+        digest = None
+        if not settings.endpoint:
+            paths = Paths(settings.root)
+            ensure_build(paths)
+            digest = dataset_digest(paths.built("nq"))
+            snapshot = snapshot_path(paths, digest)
+        executor = open_executor(settings, digest)
     try:
         executor.wait_ready(STARTUP_TIMEOUT)  # the workers load the dataset; the query timeout is for queries
-        services = Services(settings, executor, sorted(executor.graphs()))
+        services = Services(settings, executor, sorted(executor.graphs()), snapshot)
         if wait:
             services.load()
         else:

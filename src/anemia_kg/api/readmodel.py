@@ -1,0 +1,135 @@
+"""The read model the JSON API and the pages answer from, and its snapshot on disk between starts.
+
+The model (entities, claims with their evidence, references, and the two graphs paths are searched in) is
+read through SPARQL (:func:`anemia_kg.knowledge.load_knowledge`), the same way for every store. On a large
+graph that is slow: at 1,000,000 triples about 4-5 s in-process and 15-25 s through the query workers, all
+of it time in which the API answers 503. The embedded store serves one N-Quads file, and the model read from
+the same file by the same code is the same model; so once it has been read it is pickled to
+``data/.cache/model-<dataset>-<code>.pickle``, and a later start loads it from there instead (about 0.4 s at
+1,000,000 triples).
+
+The file name holds what the model was read from (the N-Quads' sha256) and what read it (a digest of this
+package's source files and queries, and the Python and networkx versions), so that a rebuilt dataset or
+changed code never meets a stale snapshot. A snapshot that cannot be read is reported in the log, removed and
+written again. A remote engine gets no snapshot: its data can change behind the endpoint. Pickle runs code
+when it loads, so the snapshot is trusted like the code beside it: it lives in the project's own data folder
+and only this module writes it (atomically: a temporary file, then a rename).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import hashlib
+import logging
+import os
+import pickle
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import networkx as nx
+
+from .. import __version__
+from ..build import Paths
+from ..causal import build_graph
+from ..knowledge import Knowledge, Select, load_knowledge
+
+log = logging.getLogger(__name__)
+
+PACKAGE = Path(__file__).resolve().parent.parent  # src/anemia_kg
+SNAPSHOT_GLOB = "model-*.pickle"
+
+
+@dataclass(frozen=True)
+class Model:
+    """The in-memory read model: entities, claims and evidence, and the two graphs paths are searched in."""
+
+    knowledge: Knowledge
+    causal: nx.DiGraph
+    everything: nx.DiGraph
+
+
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """No garbage collection while millions of long-lived objects are made (a third of the model's reading).
+
+    None of them is garbage: the collector would only walk them again and again as they accumulate.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def read_model(select: Select) -> Model:
+    """The knowledge model and its graphs, read through ``select`` (SPARQL over the union default graph)."""
+    with paused_gc():
+        knowledge = load_knowledge(select)
+        return Model(knowledge, build_graph(knowledge, "causal"), build_graph(knowledge, "all"))
+
+
+# --- the snapshot -----------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def code_digest() -> str:
+    """A digest of everything that decides what the model read from a dataset looks like.
+
+    Every source file and query of the package, not only knowledge.py and causal.py: a snapshot made
+    needlessly again costs one slow start, a stale one would serve a model the code no longer makes.
+    """
+    digest = hashlib.sha256(f"{__version__} {sys.version} networkx {nx.__version__} "
+                            f"pickle {pickle.HIGHEST_PROTOCOL}".encode())
+    for path in sorted(PACKAGE.rglob("*")):
+        if path.suffix in (".py", ".rq") and path.is_file():
+            digest.update(path.relative_to(PACKAGE).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def snapshot_path(paths: Paths, dataset_digest: str) -> Path:
+    """Where the model read from the N-Quads with sha256 ``dataset_digest`` by this code is kept."""
+    return paths.data / ".cache" / f"model-{dataset_digest[:16]}-{code_digest()[:16]}.pickle"
+
+
+def load_snapshot(path: Path) -> Model | None:
+    """The model kept at ``path``, or None when there is none or it cannot be read (then it is removed)."""
+    try:
+        with open(path, "rb") as fh, paused_gc():  # unpickling is 4x faster without the collector's walks
+            kept = pickle.load(fh)
+        name, model = kept
+        if name != path.name or not isinstance(model, Model):
+            raise ValueError(f"it holds {type(model).__name__} under the name {name!r}")
+        return model
+    except FileNotFoundError:
+        return None
+    except Exception as exc:  # pickle raises almost anything on a damaged file
+        log.warning("ignoring the model snapshot %s (%s: %s); reading the model through SPARQL instead",
+                    path, type(exc).__name__, exc)
+        with contextlib.suppress(OSError):
+            path.unlink()
+        return None
+
+
+def save_snapshot(path: Path, model: Model) -> None:
+    """Keep ``model`` at ``path`` (atomically) and remove the snapshots of other datasets or code."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".model-", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            pickle.dump((path.name, model), fh, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    for other in path.parent.glob(SNAPSHOT_GLOB):
+        if other != path:
+            with contextlib.suppress(OSError):
+                other.unlink()

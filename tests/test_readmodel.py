@@ -1,0 +1,126 @@
+"""The knowledge model's snapshot: a later start loads the model the first one read through SPARQL.
+
+Real embedded executors over real builds. What must hold: the snapshot gives the same model and the same API
+answers as reading through SPARQL; a rebuilt dataset or changed code never meets an old snapshot; a damaged
+or unwritable snapshot is reported and costs only time; a remote engine or an executor of unknown data gets
+none.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import pytest
+from fastapi.testclient import TestClient
+
+from anemia_kg.api import Settings, create_app, readmodel
+from anemia_kg.api.services import Services, open_services
+from anemia_kg.executor import EmbeddedExecutor
+
+API = ("/api/entities?q=neuropathy", "/api/entities/vitamin_b12_deficiency", "/api/entities/joint_pain",
+       "/api/paths?source=anemia&target=joint_pain", "/api/paths?source=vitamin_b12_deficiency&target=muscle_cramping",
+       "/api/explain?finding=peripheral_neuropathy", "/api/references", "/api/quality")
+
+
+def snapshots(root: Path) -> list[Path]:
+    return sorted((root / "data" / ".cache").glob("model-*.pickle"))
+
+
+def opened(root: Path) -> Services:
+    services = open_services(Settings(root=root, workers=1, query_timeout=10))
+    services.close()  # the model is in; the workers are not needed to compare it
+    return services
+
+
+def answers(services: Services) -> dict[str, Any]:
+    with TestClient(create_app(services.settings, services=services)) as client:
+        out = {}
+        for url in API:
+            response = client.get(url)
+            assert response.status_code == 200, (url, response.text)
+            out[url] = response.json()
+        assert out[API[3]]["paths"] and out[API[4]]["paths"]
+        health = client.get("/health").json()
+        out["/health"] = {k: v for k, v in health.items() if k != "model"}
+        return out
+
+
+def test_the_next_start_loads_the_model_the_first_read_through_sparql_and_answers_the_same(real_build_copy):
+    root = real_build_copy.root
+    assert snapshots(root) == []
+    first = opened(root)
+    assert first.model_source == "sparql"
+    assert snapshots(root) == [first.snapshot]
+    second = opened(root)
+    assert second.model_source == "snapshot" and second.snapshot == first.snapshot
+    assert second.knowledge == first.knowledge
+    assert len(second.knowledge.claims) == len(first.knowledge.claims) > 50
+    for graph in ("causal", "everything"):
+        a, b = getattr(first, graph), getattr(second, graph)
+        assert nx.utils.graphs_equal(a, b) and a.number_of_edges() > 20, graph
+        assert list(a.edges) == list(b.edges)  # the same order too: ties between paths break alike
+    assert answers(first) == answers(second)
+
+
+def test_a_rebuilt_dataset_or_changed_code_reads_again_and_replaces_the_snapshot(tiny_built_copy, monkeypatch):
+    root = tiny_built_copy.root
+    kept = opened(root).snapshot
+    assert opened(root).model_source == "snapshot"
+
+    nquads = root / "data" / "build" / "anemia-kg.nq"
+    nquads.write_bytes(nquads.read_bytes() + b"# the same quads, another file\n")
+    rebuilt = opened(root)
+    assert rebuilt.model_source == "sparql" and rebuilt.snapshot != kept
+    assert snapshots(root) == [rebuilt.snapshot]  # the old dataset's snapshot is gone
+
+    monkeypatch.setattr(readmodel, "code_digest", lambda: "c0de" * 16)
+    changed = opened(root)
+    assert changed.model_source == "sparql" and changed.snapshot is not None
+    assert changed.snapshot.name.endswith("-c0dec0dec0dec0de.pickle")
+    assert snapshots(root) == [changed.snapshot]
+    assert opened(root).model_source == "snapshot"
+
+
+@pytest.mark.parametrize("content", [b"not a pickle", pickle.dumps(("model-other.pickle", 1)), b""],
+                         ids=["garbage", "someone-elses", "empty"])
+def test_a_damaged_snapshot_is_reported_and_written_again(tiny_built_copy, caplog, content):
+    root = tiny_built_copy.root
+    path = opened(root).snapshot
+    assert path is not None
+    path.write_bytes(content)
+    with caplog.at_level(logging.WARNING, logger="anemia_kg.api.readmodel"):
+        again = opened(root)
+    assert again.model_source == "sparql" and len(again.knowledge.entities) > 0
+    assert f"ignoring the model snapshot {path}" in caplog.text
+    model = readmodel.load_snapshot(path)  # written anew, whole
+    assert model is not None and model.knowledge == again.knowledge
+
+
+def test_a_snapshot_that_cannot_be_written_costs_only_time(tiny_built_copy, caplog):
+    root = tiny_built_copy.root
+    cache = root / "data" / ".cache"
+    for leftover in cache.iterdir():
+        leftover.unlink()
+    cache.rmdir()
+    cache.write_text("a file where the cache folder goes\n")
+    with caplog.at_level(logging.WARNING, logger="anemia_kg.api.services"):
+        services = opened(root)
+    assert services.model_source == "sparql" and len(services.knowledge.entities) > 0
+    assert "could not keep the knowledge model" in caplog.text
+    assert cache.read_text() == "a file where the cache folder goes\n"
+    assert not list(cache.parent.glob(".model-*"))  # no temporary file left behind
+
+
+def test_an_executor_given_by_the_caller_gets_no_snapshot(tiny_built_copy):
+    root = tiny_built_copy.root
+    executor = EmbeddedExecutor(root / "data" / "build" / "anemia-kg.nq", workers=1, timeout=10)
+    services = open_services(Settings(root=root, workers=1), executor)
+    try:
+        assert services.snapshot is None and services.model_source == "sparql"
+    finally:
+        services.close()
+    assert snapshots(root) == []
