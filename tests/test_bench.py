@@ -104,6 +104,11 @@ def test_smoke_run_gives_every_right_answer_from_every_server(smoke: tuple[subpr
         assert server["startup_s"] > 0 and server["peak_rss_mb"] > 0
         # this project's servers are measured once their API is up too (its knowledge model loads after SPARQL)
         assert server["ready_s"] >= server["startup_s"]
+    # the first start after the build read the model through SPARQL and left the snapshot the others started from
+    first = corpus["first_start"]
+    assert first["ready_s"] >= first["startup_s"] > 0 and first["peak_rss_mb"] > 0
+    assert {name: s["model"] for name, s in names.items() if name.startswith("anemia-kg")} == {
+        "anemia-kg": "snapshot", "anemia-kg (cache)": "snapshot"}
     assert run.failures(results) == []
 
 
@@ -117,4 +122,5 @@ def test_smoke_results_render_into_the_report_and_plot(smoke: tuple[subprocess.C
     text = doc.read_text()
     assert "old" not in text and text.startswith("# Benchmarks\n\nanalysis") and text.endswith("more analysis\n")
     assert "| 01-one-join |" in text and "anemia-kg / oxigraph" in text
+    assert "| anemia-kg, first start after a build (model read through SPARQL, no snapshot yet) |" in text
     assert png.read_bytes().startswith(b"\x89PNG")

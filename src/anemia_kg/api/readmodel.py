@@ -26,6 +26,7 @@ import os
 import pickle
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -42,6 +43,7 @@ log = logging.getLogger(__name__)
 
 PACKAGE = Path(__file__).resolve().parent.parent  # src/anemia_kg
 SNAPSHOT_GLOB = "model-*.pickle"
+LEFTOVER_SECONDS = 600  # a temporary file this old is from a writer that was killed, not from one at work
 
 
 @dataclass(frozen=True)
@@ -118,7 +120,7 @@ def load_snapshot(path: Path) -> Model | None:
 
 
 def save_snapshot(path: Path, model: Model) -> None:
-    """Keep ``model`` at ``path`` (atomically) and remove the snapshots of other datasets or code."""
+    """Keep ``model`` at ``path`` (atomically); remove the snapshots of other datasets or code, and leftovers."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".model-", suffix=".tmp", dir=path.parent)
     try:
@@ -133,3 +135,7 @@ def save_snapshot(path: Path, model: Model) -> None:
         if other != path:
             with contextlib.suppress(OSError):
                 other.unlink()
+    for leftover in path.parent.glob(".model-*.tmp"):
+        with contextlib.suppress(OSError):
+            if time.time() - leftover.stat().st_mtime > LEFTOVER_SECONDS:
+                leftover.unlink()
