@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import urllib.parse
 
 import pyoxigraph as ox
 import pytest
@@ -29,6 +30,7 @@ from anemia_kg.protocol import (
     offered_types,
     parse_accept,
     parse_graph_uris,
+    parse_query_string,
     service_description,
 )
 
@@ -499,3 +501,32 @@ def test_solution_and_graph_tables() -> None:
                                                 "text/csv", "text/tab-separated-values"]
     assert [m.mime for m in GRAPH_TYPES] == ["text/turtle", "application/n-triples", "application/ld+json",
                                              "application/rdf+xml"]
+
+
+# --- the query string: the fast decoder must give exactly what Starlette's QueryParams (parse_qsl) gives -----
+
+_URL_TEXT = st.text(alphabet=st.sampled_from(list("%%%%0123456789abcdefABCDEFxyz+=&; \t\n\r/?#é€\x00\xff")),
+                    max_size=40)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(_URL_TEXT)
+def test_query_string_decoding_is_parse_qsl_on_any_text(text: str) -> None:
+    raw = text.encode("latin-1", "replace") if text.isascii() else text.encode("utf-8")
+    assert parse_query_string(raw) == urllib.parse.parse_qsl(raw.decode("latin-1"), keep_blank_values=True)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.dictionaries(st.text(max_size=8), st.text(max_size=60), max_size=4), st.booleans())
+def test_query_string_decoding_is_parse_qsl_on_what_clients_send(fields: dict[str, str], plus: bool) -> None:
+    raw = urllib.parse.urlencode(fields, quote_via=urllib.parse.quote_plus if plus else urllib.parse.quote).encode()
+    assert parse_query_string(raw) == urllib.parse.parse_qsl(raw.decode("latin-1"), keep_blank_values=True)
+    assert dict(parse_query_string(raw)) == fields
+
+
+@pytest.mark.parametrize("raw", [
+    b"query=ASK%7B%3Fs%20%3Fp%20%3Fo%7D", b"query=a+b%2Bc", b"query=%E2%82%AC", b"query=%E2%82x", b"query=%zz%2",
+    b"query=a%3D%3Db", b"query=a=b", b"a&&b=&=c&query", b"query=%0D%0A%09", b"x=\xe9%C3%A9", b"query=%",
+])
+def test_query_string_decoding_edge_cases(raw: bytes) -> None:
+    assert parse_query_string(raw) == urllib.parse.parse_qsl(raw.decode("latin-1"), keep_blank_values=True)

@@ -7,7 +7,9 @@ through, because both pyoxigraph and rdflib open outbound connections for ``SERV
 
 from __future__ import annotations
 
+import binascii
 import re
+import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -31,6 +33,34 @@ class ProtocolError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
+
+
+# --- the query string -------------------------------------------------------------------------------------
+
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")  # a '%' that does not start an escape
+
+
+def parse_query_string(raw: bytes) -> list[tuple[str, str]]:
+    """The fields of a URL's query string: what Starlette's ``QueryParams`` gives (``urllib.parse.parse_qsl``
+    of the Latin-1 text, blank values kept), for the one parameter ``/sparql`` reads on every GET.
+
+    A SPARQL query in a URL is mostly escapes, and ``urllib.parse.unquote`` decodes them one by one in Python:
+    10 microseconds for a 500-byte query, a fifteenth of the server's event loop time per cheap query.
+    ``binascii.a2b_qp`` decodes the same ``=XX`` escapes in C once ``%`` is ``=``; it is used where that is
+    exact (ASCII text, every ``%`` starting an escape, no ``=``, CR or LF of its own) and urllib elsewhere.
+    ``tests/test_protocol.py`` holds the two together.
+    """
+    return [(_unquote_plus(name), _unquote_plus(value))
+            for name, _, value in (field.partition("=") for field in raw.decode("latin-1").split("&") if field)]
+
+
+def _unquote_plus(text: str) -> str:
+    if "%" not in text:
+        return text.replace("+", " ")
+    if (text.isascii() and "=" not in text and "\n" not in text and "\r" not in text
+            and not _BAD_ESCAPE.search(text)):
+        return binascii.a2b_qp(text.replace("+", " ").replace("%", "=")).decode("utf-8", "replace")
+    return urllib.parse.unquote_plus(text)
 
 
 class QueryForm(StrEnum):

@@ -28,6 +28,7 @@ from ..protocol import (
     inspect_query,
     negotiate,
     parse_graph_uris,
+    parse_query_string,
     service_description,
 )
 from .errors import error_responses
@@ -68,7 +69,7 @@ def _services(request: Request) -> Services:
 async def _params(request: Request, limit: int) -> dict[str, list[str]]:
     """All protocol parameters of the request, from the URL and, for POST, from the body."""
     params: dict[str, list[str]] = {}
-    for key, value in request.query_params.multi_items():  # parsed once by Starlette, reused here
+    for key, value in parse_query_string(request.scope["query_string"]):
         params.setdefault(key, []).append(value)
     if request.method != "POST":
         return params
