@@ -30,8 +30,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from anemia_kg.build import ROOT, Paths, build
+from anemia_kg.build import build
 from anemia_kg.ontology import Vocabulary, load_vocabulary
+from anemia_kg.paths import ROOT, Paths
 
 REAL = Paths(ROOT)
 UNITS_PER_COPY = 76  # claim-bearing units of one synthetic article copy (the real article has 76 claims)

@@ -118,7 +118,8 @@ def real_project(tmp_path: Path) -> Project:
 @pytest.fixture(scope="session")
 def tiny_built(tmp_path_factory: pytest.TempPathFactory) -> Project:
     """The tiny project built once, in process (read-only for tests)."""
-    from anemia_kg.build import Paths, build
+    from anemia_kg.build import build
+    from anemia_kg.paths import Paths
 
     project = Project(copy_tiny(tmp_path_factory.mktemp("tiny-built") / "tiny"))
     build(Paths(project.root))

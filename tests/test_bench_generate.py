@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from anemia_kg.build import ROOT, Paths, build
+from anemia_kg.build import build
+from anemia_kg.paths import ROOT, Paths
 
 if str(ROOT) not in sys.path:  # bench/ is a folder of the repository, not part of the installed package
     sys.path.insert(0, str(ROOT))

@@ -20,8 +20,9 @@ import yaml
 from typer.testing import CliRunner
 
 import anemia_kg.build as build_module
-from anemia_kg.build import Paths, build
+from anemia_kg.build import build
 from anemia_kg.cli import app
+from anemia_kg.paths import Paths
 from anemia_kg.query import run
 from anemia_kg.store import open_memory_store
 from conftest import subprocess_env

@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 
 from anemia_kg.article import load_article
-from anemia_kg.build import Paths, build
+from anemia_kg.build import build
 from anemia_kg.curation import CurationError, curate
 from anemia_kg.ontology import load_vocabulary
+from anemia_kg.paths import Paths
 
 REPO = Path(__file__).resolve().parents[1]
 ARTICLE = "data/source/article.txt"

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from anemia_kg import render
 from anemia_kg.api import Settings, create_app
-from anemia_kg.build import ROOT
+from anemia_kg.paths import ROOT
 
 PAGES = ["/", "/paths", "/query", "/references", "/entity/joint_pain"]
 REMOTE_LOAD = re.compile(

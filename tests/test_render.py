@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from anemia_kg.build import Paths
 from anemia_kg.knowledge import Knowledge, load_knowledge, select_from_store
+from anemia_kg.paths import Paths
 from anemia_kg.render import (
     GROUPS,
     HIERARCHY_COLOR,

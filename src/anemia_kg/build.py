@@ -28,14 +28,13 @@ from .curation import Coverage, CurationError, CurationResult, curate, entity_xr
 from .model import Problem
 from .namespaces import PREFIX_IRIS
 from .ontology import load_graph, load_vocabulary
+from .paths import DATASET_NAME, Paths
 from .rdf import to_dataset
 from .shacl import ShaclReport, validate_dataset
 from .xrefs import Prefetch, verify_biolink, verify_xrefs, vocabulary_versions
 
 log = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parents[2]
-DATASET_NAME = "anemia-kg"
 FORMATS = {  # file suffix -> rdflib format
     "trig": "trig",
     "nq": "nquads",
@@ -44,56 +43,6 @@ FORMATS = {  # file suffix -> rdflib format
 }
 REPORT_FILE = "build-report.json"
 BUILDS_DIR = ".builds"  # where published builds live; data/build is a symlink to one of them
-
-
-@dataclass(frozen=True)
-class Paths:
-    """Where the inputs are and where the build goes; everything hangs off one project root."""
-
-    root: Path
-
-    @property
-    def data(self) -> Path:
-        return self.root / "data"
-
-    @property
-    def article(self) -> Path:
-        return self.data / "source" / "article.txt"
-
-    @property
-    def entities(self) -> Path:
-        return self.data / "entities.yaml"
-
-    @property
-    def claims(self) -> Path:
-        return self.data / "claims.yaml"
-
-    @property
-    def ontology(self) -> Path:
-        return self.root / "ontology" / "anemia-kg.ttl"
-
-    @property
-    def shapes(self) -> Path:
-        return self.root / "ontology" / "shapes.ttl"
-
-    @property
-    def out(self) -> Path:
-        return self.data / "build"
-
-    @property
-    def xref_cache(self) -> Path:
-        """The verdicts on the entities' xrefs, kept between builds (see :mod:`anemia_kg.xrefs`); git-ignored."""
-        return self.data / ".cache" / "xrefs.json"
-
-    def built(self, suffix: str) -> Path:
-        return self.out / f"{DATASET_NAME}.{suffix}"
-
-    def rel(self, path: Path) -> str:
-        """A path as a person in the project root would type it."""
-        try:  # abspath, not resolve: data/build is a symlink and should be shown as data/build
-            return str(Path(os.path.abspath(path)).relative_to(os.path.abspath(self.root)))
-        except ValueError:
-            return str(path)
 
 
 class ValidationFailed(Exception):

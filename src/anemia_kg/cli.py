@@ -22,7 +22,8 @@ from rich.logging import RichHandler
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from .build import BuildResult, Paths
+    from .build import BuildResult
+    from .paths import Paths
 
 # The pipeline's modules (rdflib, pyshacl, ...) are imported by the commands that use them, not here: the
 # server's query workers are spawned processes, and a spawned process runs the parent's main module again
@@ -59,7 +60,7 @@ def _default_root() -> Path:
         return Path(os.environ["ANEMIA_KG_ROOT"])
     if (Path.cwd() / "data" / "claims.yaml").exists():
         return Path.cwd()
-    from .build import ROOT
+    from .paths import ROOT
 
     return ROOT
 
@@ -70,7 +71,7 @@ def main(
     root: Annotated[Path | None, typer.Option(help="Project folder holding data/ and ontology/.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each step.")] = False,
 ) -> None:
-    from .build import Paths
+    from .paths import Paths
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s",
                         handlers=[RichHandler(console=err, show_path=False)])

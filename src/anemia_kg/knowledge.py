@@ -21,7 +21,7 @@ from typing import Any
 
 import pyoxigraph as ox
 
-from .iris import AKG, CLAIM, ENT
+from .namespaces import PREFIX_IRIS
 from .query import packaged_query
 
 Binding = dict[str, dict[str, str]]
@@ -34,6 +34,9 @@ MATCHES = {"exactMatch": "exact", "closeMatch": "close", "broadMatch": "broad", 
 MATCH_RANK = {"exact": 0, "close": 1}  # every other match type ranks 2
 NEVER_CAUSES = ("Treatment", "DiagnosticTest", "ToxicAgent")  # classes whose members are never a cause
 SKOS = "http://www.w3.org/2004/02/skos/core#"
+# Plain strings, not rdflib namespaces: the server imports this module before it starts its query workers,
+# and rdflib would cost that start 0.07 s for three prefixes.
+AKG, ENT, CLAIM = PREFIX_IRIS["akg"], PREFIX_IRIS["ent"], PREFIX_IRIS["claim"]
 FUZZY_CUTOFF = 0.7  # difflib ratio below which a fuzzy match is noise
 QUALIFIER_KEYS = ("hedge", "negation", "condition", "time_course", "frequency", "location", "outcome", "severity")
 
@@ -471,11 +474,11 @@ def _classes(rows: list[Binding]) -> dict[str, OntologyClass]:
     labels: dict[str, str] = {}
     parents: dict[str, set[str]] = defaultdict(set)
     for row in rows:
-        name = _local(_val(row, "class"), str(AKG))
+        name = _local(_val(row, "class"), AKG)
         if name is None:
             continue
         labels[name] = _val(row, "label") or labels.get(name) or name
-        parent = _local(_val(row, "parent"), str(AKG))
+        parent = _local(_val(row, "parent"), AKG)
         parents[name].update([parent] if parent else [])
     return {n: OntologyClass(n, labels[n], tuple(sorted(parents[n]))) for n in sorted(labels)}
 
@@ -483,11 +486,11 @@ def _classes(rows: list[Binding]) -> dict[str, OntologyClass]:
 def _predicates(rows: list[Binding]) -> dict[str, PredicateInfo]:
     found = {}
     for row in rows:
-        name = _local(_val(row, "predicate"), str(AKG))
+        name = _local(_val(row, "predicate"), AKG)
         if name:
             found[name] = PredicateInfo(
                 name, f"akg:{name}", _val(row, "label") or name, _bool(row, "causal"),
-                _val(row, "direction") == str(AKG.ObjectToSubject), _bool(row, "symmetric"))
+                _val(row, "direction") == AKG + "ObjectToSubject", _bool(row, "symmetric"))
     return dict(sorted(found.items()))
 
 
@@ -496,7 +499,7 @@ def _entities(rows: list[Binding], links: list[Binding], classes: dict[str, Onto
     for row in rows:
         iri = row["entity"]["value"]
         info = base.setdefault(iri, {"types": set(), "label": _val(row, "label"), "definition": None})
-        info["types"].add(_local(_val(row, "type"), str(AKG)) or "Entity")
+        info["types"].add(_local(_val(row, "type"), AKG) or "Entity")
         info["definition"] = info["definition"] or _val(row, "definition")
     extra: dict[str, dict[str, set[Any]]] = defaultdict(lambda: defaultdict(set))
     for row in links:
@@ -504,14 +507,14 @@ def _entities(rows: list[Binding], links: list[Binding], classes: dict[str, Onto
         if prop == "altLabel":
             extra[iri]["synonyms"].add(value)
         elif prop == "broader":
-            extra[iri]["broader"].add(_local(value, str(ENT)) or value)
+            extra[iri]["broader"].add(_local(value, ENT) or value)
         elif prop in MATCHES:
             extra[iri]["xrefs"].add(Xref(_val(row, "notation") or value, MATCHES[prop], _val(row, "valueLabel"),
                                          value))
 
     entities = {}
     for iri, info in base.items():
-        entity_id = _local(iri, str(ENT)) or iri
+        entity_id = _local(iri, ENT) or iri
         kind = sorted(info["types"], key=lambda t: (-len(_ancestors(classes, t)), t))[0]
         more = extra[iri]
         entities[entity_id] = Entity(
@@ -534,25 +537,25 @@ def _claims(rows: list[Binding], qualifier_rows: list[Binding], evidence: dict[s
         elif key.startswith("threshold."):
             thresholds[iri][key.removeprefix("threshold.")] = _number(term) if key.endswith("value") else term["value"]
         elif key == "population":
-            texts[iri][key].add(_local(term["value"], str(ENT)) or term["value"])
+            texts[iri][key].add(_local(term["value"], ENT) or term["value"])
         else:
             texts[iri][key].add(term["value"])
     claims = []
     for row in rows:
         iri = row["claim"]["value"]
-        name = _local(_val(row, "predicate"), str(AKG)) or row["predicate"]["value"]
+        name = _local(_val(row, "predicate"), AKG) or row["predicate"]["value"]
         qualifiers: dict[str, Any] = {k: "; ".join(sorted(texts[iri][k])) for k in QUALIFIER_KEYS if texts[iri][k]}
         if thresholds[iri]:
             qualifiers["threshold"] = {k: thresholds[iri].get(k) for k in ("text", "analyte", "comparator", "value",
                                                                             "unit")}
         if texts[iri]["population"]:
             qualifiers["population"] = sorted(texts[iri]["population"])
-        certainty = (_local(_val(row, "certainty"), str(AKG)) or "Asserted").lower()
+        certainty = (_local(_val(row, "certainty"), AKG) or "Asserted").lower()
         info = predicates.get(name)
         claims.append(Claim(
-            _local(iri, str(CLAIM)) or iri, _local(row["subject"]["value"], str(ENT)) or row["subject"]["value"],
+            _local(iri, CLAIM) or iri, _local(row["subject"]["value"], ENT) or row["subject"]["value"],
             name, f"akg:{name}", info.label if info else name,
-            _local(row["object"]["value"], str(ENT)) or row["object"]["value"], certainty, _bool(row, "negated"),
+            _local(row["object"]["value"], ENT) or row["object"]["value"], certainty, _bool(row, "negated"),
             qualifiers, tuple(sorted(evidence[iri], key=lambda e: (e.start, e.end))), tuple(sorted(citations[iri])),
             _bool(row, "articleOnly")))
     return sorted(claims, key=lambda c: c.id)

@@ -28,8 +28,8 @@ import pyvis
 from markupsafe import Markup
 from pyvis.network import Network
 
-from .build import ROOT
 from .knowledge import Claim, Entity, Knowledge, plain
+from .paths import ROOT
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from .. import render
-from ..build import ROOT
 from ..knowledge import AmbiguousEntity, UnknownEntity
+from ..paths import ROOT
 
 router = APIRouter(include_in_schema=False)
 

@@ -35,9 +35,9 @@ from pathlib import Path
 import networkx as nx
 
 from .. import __version__
-from ..build import Paths
 from ..causal import build_graph
 from ..knowledge import Knowledge, Select, load_knowledge
+from ..paths import Paths
 
 log = logging.getLogger(__name__)
 
