@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from anemia_kg.api import Settings, create_app
-from anemia_kg.api.services import NotReady, open_services
+from anemia_kg.api.services import NotReady, open_services, prepare_services
 from anemia_kg.executor import EmbeddedExecutor, Executor, StoreUnavailable
 
 ASK = "ASK { ?s ?p ?o }"
@@ -99,3 +99,31 @@ def test_the_model_is_moved_out_of_the_garbage_collectors_reach_once_read(gated)
     executor.gate.set()
     wait_until(lambda: services.ready)
     assert gc.get_freeze_count() > 10_000  # every object alive when the model was in, the model's included
+
+
+def test_prepared_services_wait_for_the_app_to_read_the_model(real_build):
+    """``anemia-kg serve`` prepares the services before uvicorn starts; the app's start reads the model, so that
+    reading it does not compete with uvicorn's own start-up for the first SPARQL answer."""
+    settings = Settings(root=real_build.root, workers=1, query_timeout=10)
+    executor = EmbeddedExecutor(real_build.root / "data" / "build" / "anemia-kg.nq", workers=1, timeout=10)
+    services = prepare_services(settings, executor)
+    try:
+        time.sleep(0.5)
+        assert not services.ready and not services._loading.locked()  # nothing read, nothing reading
+        with TestClient(create_app(settings, services=services)) as client:
+            wait_until(lambda: services.ready)
+            assert client.get("/health").json()["entities"] == 64
+    finally:
+        services.close()
+
+
+def test_the_server_starts_its_workers_before_it_imports_the_web_stack() -> None:
+    """What ``serve`` imports before it starts the query workers: neither FastAPI nor the build side (rdflib,
+    pyshacl), 0.7 s at start-up that the workers now spend opening the dataset instead."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import anemia_kg.cli, anemia_kg.api.services; "
+            "print(sorted(m for m in ('fastapi', 'starlette', 'uvicorn', 'rdflib', 'pyshacl') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -104,6 +104,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = services is None
         app.state.services = services or open_services(settings or Settings())
+        app.state.services.load_in_background()  # unless it is in or on its way (prepare_services leaves it)
         try:
             yield
         finally:

@@ -7,10 +7,11 @@ embedded store kept as a snapshot that later starts load instead.
 
 The SPARQL endpoint needs only the executor; the JSON API and the pages need the knowledge model, which takes
 seconds to read on a large graph (15-25 s at 1,000,000 triples through the workers; under a second from the
-snapshot). ``anemia-kg serve`` therefore starts
-answering SPARQL as soon as the executor is up and reads the model in a background thread
-(``open_services(..., wait=False)``); until it is in, the routes that need it (``/health`` included) answer
-503 with a ``Retry-After`` and say so. Everything else (tests, ``create_app()`` under uvicorn) waits for it.
+snapshot). ``anemia-kg serve`` therefore starts the executor first (its workers open the dataset while the
+web stack is imported: :func:`start_executor`), answers SPARQL as soon as they are up, and has the app read
+the model in a background thread once it starts (:func:`prepare_services`, then the app's lifespan); until
+it is in, the routes that need it (``/health`` included) answer 503 with a ``Retry-After`` and say so.
+Everything else (tests, ``create_app()`` under uvicorn) waits for it (:func:`open_services`).
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ from pathlib import Path
 
 import networkx as nx
 
-from ..build import Paths, build
 from ..executor import EmbeddedExecutor, Executor, RemoteExecutor, StoreUnavailable
 from ..knowledge import Knowledge
+from ..paths import Paths
 from ..store import dataset_digest, prepare_disk_store
 from .readmodel import Model, load_snapshot, read_model, save_snapshot, snapshot_path
 from .settings import Settings
@@ -100,6 +101,8 @@ class Services:
                     except Exception as exc:
                         self._error = str(exc) or type(exc).__name__
                         raise
+                    if self.snapshot:  # before the model is in: once /health says ready, the next start is quick
+                        self._save(model)
                 # The model never changes from now on: move it out of the garbage collector's reach, so that a
                 # full collection does not walk every entity, claim and edge again in the middle of a request
                 # (that was the API's p99: 30-35 ms against a p50 of 3 ms at 4 connections; 6 ms after).
@@ -107,8 +110,6 @@ class Services:
                 gc.freeze()
                 self._model, self._error, self.model_source = model, None, source
                 log.info("knowledge model read from the %s in %.2f s", source, time.monotonic() - started)
-                if source == "sparql" and self.snapshot:  # after the model is in: the API need not wait for it
-                    self._save(model)
             return self._model
 
     def _save(self, model: Model) -> None:
@@ -140,49 +141,63 @@ class Services:
 def ensure_build(paths: Paths) -> None:
     """Build the dataset if there is none yet (a fresh clone has no data/build)."""
     if not paths.built("nq").exists():
+        from ..build import build  # the whole build side: imported only when there is something to build
+
         log.warning("no build at %s; building it first", paths.rel(paths.out))
         build(paths)
 
 
-def open_executor(settings: Settings, digest: str | None = None) -> Executor:
-    """A remote executor when an endpoint is configured, else worker processes over the built dataset.
+def start_executor(settings: Settings) -> tuple[Executor, Path | None]:
+    """The executor of ``settings``, and where the knowledge model of its dataset is kept (None: nowhere).
 
-    ``digest`` is the built N-Quads' sha256 when the caller has it already (it takes 0.2 s at 1M triples).
+    A remote executor when an endpoint is configured, else worker processes over the built dataset (built
+    first if there is none), which open it in the background: ``anemia-kg serve`` calls this before it
+    imports the web stack, and ``wait_ready`` waits for them. The model's snapshot is named by the N-Quads'
+    sha256 (0.2 s at 1M triples), which the on-disk store is checked against too.
     """
     if settings.endpoint:
-        return RemoteExecutor(settings.endpoint, timeout=settings.query_timeout, max_rows=settings.max_rows)
+        return RemoteExecutor(settings.endpoint, timeout=settings.query_timeout, max_rows=settings.max_rows), None
     paths = Paths(settings.root)
     ensure_build(paths)
     source = paths.built("nq")
+    digest = dataset_digest(source)
     if settings.store is not None:
         source = prepare_disk_store(source, settings.store, digest=digest)
-    return EmbeddedExecutor(source, workers=settings.workers, timeout=settings.query_timeout,
-                            max_rows=settings.max_rows)
+    executor = EmbeddedExecutor(source, workers=settings.workers, timeout=settings.query_timeout,
+                                max_rows=settings.max_rows)
+    return executor, snapshot_path(paths, digest)
 
 
-def open_services(settings: Settings, executor: Executor | None = None, *, wait: bool = True) -> Services:
-    """Open the executor (unless given) and read the knowledge model through it, or from its snapshot.
+def prepare_services(settings: Settings, executor: Executor, snapshot: Path | None = None) -> Services:
+    """The services over a started executor, once it answers; the model is not read yet (:meth:`Services.load`).
 
-    ``wait=False`` returns as soon as the executor answers and reads the model in the background. Only an
-    embedded executor opened here gets a snapshot: of one given by the caller, the dataset is not known.
+    ``anemia-kg serve`` has the application read it when it starts (its lifespan): reading the snapshot
+    (0.4 s of this process at 1M triples) beside uvicorn's own start-up delayed the first answer by as much.
     """
-    snapshot = None
-    if executor is None:
-        digest = None
-        if not settings.endpoint:
-            paths = Paths(settings.root)
-            ensure_build(paths)
-            digest = dataset_digest(paths.built("nq"))
-            snapshot = snapshot_path(paths, digest)
-        executor = open_executor(settings, digest)
     try:
         executor.wait_ready(STARTUP_TIMEOUT)  # the workers load the dataset; the query timeout is for queries
-        services = Services(settings, executor, sorted(executor.graphs()), snapshot)
-        if wait:
-            services.load()
-        else:
-            services.load_in_background()
-        return services
+        return Services(settings, executor, sorted(executor.graphs()), snapshot)
     except BaseException:
         executor.close()
         raise
+
+
+def open_services(settings: Settings, executor: Executor | None = None, *, wait: bool = True,
+                  snapshot: Path | None = None) -> Services:
+    """Start the executor (unless given) and read the knowledge model through it, or from its snapshot.
+
+    ``wait=False`` returns as soon as the executor answers and reads the model in the background. An
+    executor given by the caller gets the snapshot the caller names, if any: its dataset is not known here.
+    """
+    if executor is None:
+        executor, snapshot = start_executor(settings)
+    services = prepare_services(settings, executor, snapshot)
+    if not wait:
+        services.load_in_background()
+        return services
+    try:
+        services.load()
+    except BaseException:
+        executor.close()
+        raise
+    return services
