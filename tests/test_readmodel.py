@@ -30,6 +30,15 @@ def snapshots(root: Path) -> list[Path]:
     return sorted((root / "data" / ".cache").glob("model-*.pickle"))
 
 
+@pytest.fixture(autouse=True)
+def _no_snapshot_yet(request: pytest.FixtureRequest) -> None:
+    """The copies start without a snapshot (the session's shared builds get one once any test serves them)."""
+    for name in ("real_build_copy", "tiny_built_copy"):
+        if name in request.fixturenames:
+            for old in snapshots(request.getfixturevalue(name).root):
+                old.unlink()
+
+
 def opened(root: Path) -> Services:
     services = open_services(Settings(root=root, workers=1, query_timeout=10))
     services.close()  # the model is in; the workers are not needed to compare it
