@@ -230,6 +230,12 @@ def _real_runs() -> RealRuns:
     return _runs
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """The knowledge model snapshots' key for this run (and the servers it starts): never the user's own."""
+    if not os.environ.get("ANEMIA_KG_SNAPSHOT_KEY"):
+        os.environ["ANEMIA_KG_SNAPSHOT_KEY"] = str(Path(tempfile.mkdtemp(prefix="anemia-kg-key-")) / "snapshot.key")
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Start the real builds early, so that they overlap with the fast tests."""
     if session.config.option.collectonly:

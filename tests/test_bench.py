@@ -122,5 +122,5 @@ def test_smoke_results_render_into_the_report_and_plot(smoke: tuple[subprocess.C
     text = doc.read_text()
     assert "old" not in text and text.startswith("# Benchmarks\n\nanalysis") and text.endswith("more analysis\n")
     assert "| 01-one-join |" in text and "anemia-kg / oxigraph" in text
-    assert "| anemia-kg, first start after a build (model read through SPARQL, no snapshot yet) |" in text
+    assert "| anemia-kg, first start after a build (disk store; model read through SPARQL, no snapshot yet) |" in text
     assert png.read_bytes().startswith(b"\x89PNG")

@@ -8,6 +8,8 @@ none.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import pickle
 from pathlib import Path
@@ -109,19 +111,59 @@ def test_a_damaged_snapshot_is_reported_and_written_again(tiny_built_copy, caplo
     assert model is not None and model.knowledge == again.knowledge
 
 
-def test_a_snapshot_that_cannot_be_written_costs_only_time(tiny_built_copy, caplog):
+def test_a_snapshot_that_cannot_be_written_costs_only_time(tiny_built_copy, caplog, monkeypatch):
     root = tiny_built_copy.root
     cache = root / "data" / ".cache"
-    for leftover in cache.iterdir():
-        leftover.unlink()
-    cache.rmdir()
-    cache.write_text("a file where the cache folder goes\n")
+
+    def full_disk(*args: Any, **kwargs: Any) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(readmodel.os, "replace", full_disk)  # the last step of the atomic write
     with caplog.at_level(logging.WARNING, logger="anemia_kg.api.services"):
         services = opened(root)
     assert services.model_source == "sparql" and len(services.knowledge.entities) > 0
-    assert "could not keep the knowledge model" in caplog.text
-    assert cache.read_text() == "a file where the cache folder goes\n"
-    assert not list(cache.parent.glob(".model-*"))  # no temporary file left behind
+    assert "could not keep the knowledge model" in caplog.text and "No space left on device" in caplog.text
+    assert snapshots(root) == [] and not list(cache.glob(".model-*"))  # no temporary file left behind
+
+
+def test_a_snapshot_not_signed_with_this_users_key_is_refused_unread(tiny_built_copy, caplog, tmp_path):
+    """A project folder may come from anywhere: a pickle in its data/.cache must not run (a pickle can)."""
+    root = tiny_built_copy.root
+    path = opened(root).snapshot
+    assert path is not None and path.read_bytes().startswith(readmodel.MAGIC)
+    marker = tmp_path / "ran"
+    evil = pickle.dumps(Evil(marker))
+    for forged in (evil,  # a bare pickle under the right name
+                   readmodel.MAGIC + bytes(32) + evil,  # the header with a wrong signature
+                   readmodel.MAGIC + hmac.new(b"another user's key" * 2, evil, hashlib.sha256).digest() + evil):
+        path.write_bytes(forged)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="anemia_kg.api.readmodel"):
+            assert readmodel.load_snapshot(path) is None
+        assert "not written by this user's anemia-kg" in caplog.text
+        assert not marker.exists() and not path.exists()
+    assert opened(root).model_source == "sparql" and readmodel.load_snapshot(path) is not None  # signed again
+
+
+class Evil:
+    """Unpickling this touches ``marker``: what any code could do instead."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Path.touch, (self.marker,))
+
+
+def test_the_key_is_made_once_private_and_kept(tmp_path, monkeypatch):
+    key = tmp_path / "keys" / "snapshot.key"
+    monkeypatch.setenv(readmodel.KEY_ENV, str(key))
+    assert readmodel._key(create=False) is None and not key.exists()
+    made = readmodel._key(create=True)
+    assert made is not None and len(made) == 32 and key.read_bytes() == made
+    assert key.stat().st_mode & 0o777 == 0o600 and key.parent.stat().st_mode & 0o077 == 0
+    assert readmodel._key(create=True) == made and readmodel._key(create=False) == made
+    assert not [p for p in key.parent.iterdir() if p != key]  # no temporary file left
 
 
 def test_an_executor_given_by_the_caller_gets_no_snapshot(tiny_built_copy):

@@ -441,11 +441,22 @@ def _number(term: dict[str, str]) -> int | float | str:
         return value
 
 
+KNOWLEDGE_QUERIES = ("classes", "predicates", "entities", "entity_links", "claims", "claim_qualifiers", "evidence",
+                     "units", "references")  # sparql/knowledge_<name>.rq
+
+
 def load_knowledge(select: Select) -> Knowledge:
     """Read the knowledge model through ``select`` (SPARQL 1.1 JSON bindings, union default graph)."""
-    rows = {name: select(packaged_query(f"knowledge_{name}")) for name in (
-        "classes", "predicates", "entities", "entity_links", "claims", "claim_qualifiers", "evidence", "units",
-        "references")}
+    return knowledge_from_rows(fetch_knowledge_rows(select))
+
+
+def fetch_knowledge_rows(select: Select) -> dict[str, list[Binding]]:
+    """The answers of the model's queries, by name: all the model is made of."""
+    return {name: select(packaged_query(f"knowledge_{name}")) for name in KNOWLEDGE_QUERIES}
+
+
+def knowledge_from_rows(rows: dict[str, list[Binding]]) -> Knowledge:
+    """The knowledge model made of the answers :func:`fetch_knowledge_rows` gives (no I/O)."""
     classes = _classes(rows["classes"])
     references, unresolved = _references(rows["references"])
     refs = {r.number: r for r in references}

@@ -2,7 +2,7 @@
 
 The model (entities, claims with their evidence, references, and the two graphs paths are searched in) is
 read through SPARQL (:func:`anemia_kg.knowledge.load_knowledge`), the same way for every store. On a large
-graph that is slow: at 1,000,000 triples about 4-5 s in-process and 15-25 s through the query workers, all
+graph that is slow: at 1,000,000 triples 4.1-7.7 s in-process by run and 15-25 s through the query workers, all
 of it time in which the API answers 503. The embedded store serves one N-Quads file, and the model read from
 the same file by the same code is the same model; so once it has been read it is pickled to
 ``data/.cache/model-<dataset>-<code>.pickle``, and a later start loads it from there instead (about 0.4 s at
@@ -11,9 +11,13 @@ the same file by the same code is the same model; so once it has been read it is
 The file name holds what the model was read from (the N-Quads' sha256) and what read it (a digest of this
 package's source files and queries, and the Python and networkx versions), so that a rebuilt dataset or
 changed code never meets a stale snapshot. A snapshot that cannot be read is reported in the log, removed and
-written again. A remote engine gets no snapshot: its data can change behind the endpoint. Pickle runs code
-when it loads, so the snapshot is trusted like the code beside it: it lives in the project's own data folder
-and only this module writes it (atomically: a temporary file, then a rename).
+written again. A remote engine gets no snapshot: its data can change behind the endpoint.
+
+Pickle runs code when it loads, and a project folder may come from anywhere (a shared folder, an archive), so
+a snapshot is only unpickled if it carries an HMAC-SHA256 made with this user's key, which lives outside any
+project (``~/.cache/anemia-kg/snapshot.key``, mode 0600, made on first use; ``$ANEMIA_KG_SNAPSHOT_KEY`` names
+another file). A file this user's anemia-kg did not write is refused before any of it is unpickled. Writes
+are atomic: a temporary file, then a rename.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import hashlib
+import hmac
 import logging
 import os
 import pickle
@@ -36,13 +41,16 @@ import networkx as nx
 
 from .. import __version__
 from ..causal import build_graph
-from ..knowledge import Knowledge, Select, load_knowledge
+from ..knowledge import Knowledge, Select, fetch_knowledge_rows, knowledge_from_rows
 from ..paths import Paths
 
 log = logging.getLogger(__name__)
 
 PACKAGE = Path(__file__).resolve().parent.parent  # src/anemia_kg
 SNAPSHOT_GLOB = "model-*.pickle"
+MAGIC = b"akg-model-1\n"  # then the HMAC-SHA256 of the pickle (32 bytes), then the pickle
+KEY_ENV = "ANEMIA_KG_SNAPSHOT_KEY"
+KEY_BYTES = 32
 LEFTOVER_SECONDS = 600  # a temporary file this old is from a writer that was killed, not from one at work
 
 
@@ -71,9 +79,14 @@ def paused_gc() -> Iterator[None]:
 
 
 def read_model(select: Select) -> Model:
-    """The knowledge model and its graphs, read through ``select`` (SPARQL over the union default graph)."""
+    """The knowledge model and its graphs, read through ``select`` (SPARQL over the union default graph).
+
+    The collector is paused only while the model is made from the answers, not while they are fetched: the
+    server answers requests meanwhile, and their garbage must still be collected.
+    """
+    rows = fetch_knowledge_rows(select)
     with paused_gc():
-        knowledge = load_knowledge(select)
+        knowledge = knowledge_from_rows(rows)
         return Model(knowledge, build_graph(knowledge, "causal"), build_graph(knowledge, "all"))
 
 
@@ -100,17 +113,66 @@ def snapshot_path(paths: Paths, dataset_digest: str) -> Path:
     return paths.data / ".cache" / f"model-{dataset_digest[:16]}-{code_digest()[:16]}.pickle"
 
 
-def load_snapshot(path: Path) -> Model | None:
-    """The model kept at ``path``, or None when there is none or it cannot be read (then it is removed)."""
+def key_path() -> Path:
+    """This user's snapshot key: ``$ANEMIA_KG_SNAPSHOT_KEY``, else under ``$XDG_CACHE_HOME`` or ``~/.cache``."""
+    if os.environ.get(KEY_ENV):
+        return Path(os.environ[KEY_ENV])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "anemia-kg" / "snapshot.key"
+
+
+def _key(create: bool) -> bytes | None:
+    """The key, made (0600, atomically, the first writer's kept) if ``create`` and there is none yet."""
+    path = key_path()
     try:
-        with open(path, "rb") as fh, paused_gc():  # unpickling is 4x faster without the collector's walks
-            kept = pickle.load(fh)
+        key = path.read_bytes()
+        if len(key) == KEY_BYTES:
+            return key
+        raise ValueError(f"{path} holds {len(key)} bytes, not a key of {KEY_BYTES}; remove it")
+    except FileNotFoundError:
+        if not create:
+            return None
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".key-", dir=path.parent)  # mode 0600
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(os.urandom(KEY_BYTES))
+        with contextlib.suppress(FileExistsError):  # another process made one first: theirs is the key
+            os.link(tmp, path)
+    finally:
+        os.unlink(tmp)
+    return path.read_bytes()
+
+
+def _mac(key: bytes, payload: bytes | memoryview) -> bytes:
+    return hmac.new(key, payload, hashlib.sha256).digest()
+
+
+def load_snapshot(path: Path) -> Model | None:
+    """The model kept at ``path``, or None when there is none or it cannot be used (then it is removed).
+
+    The HMAC is checked before anything is unpickled: a file this user's anemia-kg did not write is refused.
+    """
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        log.warning("cannot read the model snapshot %s (%s); reading the model through SPARQL instead", path, exc)
+        return None
+    try:
+        key = _key(create=False)
+        start = len(MAGIC) + KEY_BYTES
+        with memoryview(data) as view:
+            if key is None or not data.startswith(MAGIC) or not hmac.compare_digest(
+                    data[len(MAGIC):start], _mac(key, view[start:])):
+                raise ValueError("it was not written by this user's anemia-kg (its signature does not match "
+                                 f"the key at {key_path()})")
+            with paused_gc():  # unpickling is 4x faster without the collector's walks
+                kept = pickle.loads(view[start:])
         name, model = kept
         if name != path.name or not isinstance(model, Model):
             raise ValueError(f"it holds {type(model).__name__} under the name {name!r}")
         return model
-    except FileNotFoundError:
-        return None
     except Exception as exc:  # pickle raises almost anything on a damaged file
         log.warning("ignoring the model snapshot %s (%s: %s); reading the model through SPARQL instead",
                     path, type(exc).__name__, exc)
@@ -120,12 +182,19 @@ def load_snapshot(path: Path) -> Model | None:
 
 
 def save_snapshot(path: Path, model: Model) -> None:
-    """Keep ``model`` at ``path`` (atomically); remove the snapshots of other datasets or code, and leftovers."""
+    """Keep ``model`` at ``path``, signed (atomically); remove the snapshots of other datasets or code, and
+    leftovers."""
+    payload = pickle.dumps((path.name, model), protocol=pickle.HIGHEST_PROTOCOL)
+    key = _key(create=True)
+    assert key is not None  # made if there was none
+    mac = _mac(key, payload)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".model-", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            pickle.dump((path.name, model), fh, protocol=pickle.HIGHEST_PROTOCOL)
+            fh.write(MAGIC)
+            fh.write(mac)
+            fh.write(payload)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -159,13 +159,16 @@ def start_executor(settings: Settings) -> tuple[Executor, Path | None]:
         return RemoteExecutor(settings.endpoint, timeout=settings.query_timeout, max_rows=settings.max_rows), None
     paths = Paths(settings.root)
     ensure_build(paths)
-    source = paths.built("nq")
+    # The file data/build points to now (it is a symlink a build swaps): hashed, then served, even if a build
+    # publishes another meanwhile, so that the snapshot's name and the workers' data are of the same dataset.
+    source = paths.built("nq").resolve()
     digest = dataset_digest(source)
+    snapshot = snapshot_path(paths, digest)  # before any worker is started: nothing to stop if it fails
     if settings.store is not None:
         source = prepare_disk_store(source, settings.store, digest=digest)
     executor = EmbeddedExecutor(source, workers=settings.workers, timeout=settings.query_timeout,
                                 max_rows=settings.max_rows)
-    return executor, snapshot_path(paths, digest)
+    return executor, snapshot
 
 
 def prepare_services(settings: Settings, executor: Executor, snapshot: Path | None = None) -> Services:
