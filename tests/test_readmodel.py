@@ -19,6 +19,7 @@ import networkx as nx
 import pytest
 from fastapi.testclient import TestClient
 
+from anemia_kg import files
 from anemia_kg.api import Settings, create_app, readmodel
 from anemia_kg.api.services import Services, open_services
 from anemia_kg.executor import EmbeddedExecutor
@@ -118,7 +119,7 @@ def test_a_snapshot_that_cannot_be_written_costs_only_time(tiny_built_copy, capl
     def full_disk(*args: Any, **kwargs: Any) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(readmodel.os, "replace", full_disk)  # the last step of the atomic write
+    monkeypatch.setattr(files.os, "replace", full_disk)  # the last step of the atomic write
     with caplog.at_level(logging.WARNING, logger="anemia_kg.api.services"):
         services = opened(root)
     assert services.model_source == "sparql" and len(services.knowledge.entities) > 0

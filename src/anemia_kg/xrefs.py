@@ -31,10 +31,8 @@ import importlib.metadata as md
 import importlib.util
 import json
 import multiprocessing
-import os
 import re
 import sys
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -45,6 +43,7 @@ from xml.etree import ElementTree
 
 import yaml
 
+from anemia_kg.files import write_atomic
 from anemia_kg.model import MATCH_TYPES, Entity, Problem, Xref
 
 __all__ = [
@@ -555,19 +554,8 @@ def _write_cache(path: Path, facts: dict[str, _Facts]) -> None:
         rows = sorted([curie, label, verdict] for (curie, label), verdict in f.verdicts.items())
         vocabularies[prefix] = {"key": f.key, "versions": f.versions, "verdicts": rows}
     text = json.dumps({"format": CACHE_FORMAT, "vocabularies": vocabularies}, indent=1, sort_keys=True)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".xrefs-", suffix=".tmp")
-    except OSError:  # a read-only checkout: the build does not need the cache
-        return
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text + "\n")
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; it holds nothing secret
-        os.replace(tmp, path)
-    except OSError:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+    with contextlib.suppress(OSError):  # a read-only checkout: the build does not need the cache
+        write_atomic(path, (text + "\n").encode("utf-8"), mode=0o644)  # it holds nothing secret
 
 
 def _vocabulary_facts(prefix: str, read: Callable[[], Iterable[Xref]], cache: Path | None) -> _Facts:

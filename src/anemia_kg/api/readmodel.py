@@ -41,6 +41,7 @@ import networkx as nx
 
 from .. import __version__
 from ..causal import build_graph
+from ..files import write_atomic
 from ..knowledge import Knowledge, Select, fetch_knowledge_rows, knowledge_from_rows
 from ..paths import Paths
 
@@ -187,19 +188,7 @@ def save_snapshot(path: Path, model: Model) -> None:
     payload = pickle.dumps((path.name, model), protocol=pickle.HIGHEST_PROTOCOL)
     key = _key(create=True)
     assert key is not None  # made if there was none
-    mac = _mac(key, payload)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".model-", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(MAGIC)
-            fh.write(mac)
-            fh.write(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    write_atomic(path, MAGIC + _mac(key, payload) + payload)
     for other in path.parent.glob(SNAPSHOT_GLOB):
         if other != path:
             with contextlib.suppress(OSError):
