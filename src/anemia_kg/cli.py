@@ -288,6 +288,8 @@ def serve(
     workers: Annotated[int, typer.Option(help="Query worker processes of the embedded store.", min=1, max=32)] = 2,
     query_timeout: Annotated[float, typer.Option(help="Seconds a SPARQL query may run.", min=0.1)] = 5.0,
     max_rows: Annotated[int, typer.Option(help="Most rows one SPARQL answer may hold.", min=1)] = 10_000,
+    query_memory_mb: Annotated[int, typer.Option(help="Megabytes of memory one SPARQL query may add to its worker "
+                                                 "before the worker is stopped (422); 0: no limit.", min=0)] = 1024,
     cache_mb: Annotated[float, typer.Option(help="Megabytes of answers kept to answer the same request again "
                                             "(the graph is read-only); 0 turns the cache off.", min=0)] = 64,
 ) -> None:
@@ -303,7 +305,8 @@ def serve(
                 step("building the graph first")
             ensure_build(paths)
     settings = Settings(root=paths.root, store=store, endpoint=endpoint, workers=workers,
-                        query_timeout=query_timeout, max_rows=max_rows, cache_bytes=int(cache_mb * 1024 * 1024))
+                        query_timeout=query_timeout, max_rows=max_rows, query_memory_mb=query_memory_mb,
+                        cache_bytes=int(cache_mb * 1024 * 1024))
     # Open the store before uvicorn starts, so that an unreachable engine or a broken store is one clear
     # message rather than uvicorn's start-up traceback. SPARQL is answered from then on; the knowledge model
     # the API and pages use is read in the background once the app starts (they answer 503 until it is in,

@@ -38,7 +38,8 @@ ERROR_MEANINGS = {
     413: "The request body is larger than the server accepts.",
     414: "The URL is longer than the server accepts: send long SPARQL queries with POST.",
     415: "The POST body's content type is neither a form nor application/sparql-query.",
-    422: "A parameter is out of its range or the answer would be too large (--max-rows).",
+    422: "A parameter is out of its range, or the answer would be too large (--max-rows) or the query needs more "
+         "memory than one query may take (--query-memory-mb).",
     431: "The request's header fields are larger than the server accepts.",
     503: "Not now: the query timed out, the workers are busy or starting, the knowledge model is still being "
          "read, or the remote engine is down. Busy and starting answers carry Retry-After.",

@@ -167,7 +167,7 @@ def start_executor(settings: Settings) -> tuple[Executor, Path | None]:
     if settings.store is not None:
         source = prepare_disk_store(source, settings.store, digest=digest)
     executor = EmbeddedExecutor(source, workers=settings.workers, timeout=settings.query_timeout,
-                                max_rows=settings.max_rows)
+                                max_rows=settings.max_rows, query_memory=settings.query_memory_mb * 2**20)
     return executor, snapshot
 
 

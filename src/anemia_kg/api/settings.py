@@ -19,6 +19,8 @@ class Settings(BaseSettings):
     workers: int = Field(2, ge=1, le=32, description="Query worker processes of the embedded store.")
     query_timeout: float = Field(5.0, gt=0, le=600, description="Seconds a SPARQL query may run.")
     max_rows: int = Field(10_000, ge=1, description="Most rows (or triples) one SPARQL answer may hold.")
+    query_memory_mb: int = Field(1024, ge=0, description="Megabytes of memory one SPARQL query may add to its "
+                                 "worker process before the worker is stopped (embedded store); 0: no limit.")
     max_query_bytes: int = Field(100_000, ge=100, description="Largest accepted query text, in bytes.")
     path_time_budget: float = Field(1.0, gt=0, le=30, description="Seconds one path search may take.")
     cache_bytes: int = Field(64 * 1024 * 1024, ge=0, description="Bytes of successful /sparql and /api answers "

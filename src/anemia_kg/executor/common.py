@@ -53,6 +53,13 @@ class TooManyRows(ExecutorError):
     status = 422
 
 
+class QueryTooLarge(ExecutorError):
+    """The query needed more memory than a worker may add for one query; its worker was stopped. 422, like
+    :class:`TooManyRows`: the request is understood, and asks for more than this server gives one query."""
+
+    status = 422
+
+
 class StoreUnavailable(ExecutorError):
     """The store cannot answer now: remote engine down or slow, workers busy, starting or crashing."""
 

@@ -52,6 +52,7 @@ from .common import (
     ExecutorError,
     QuerySyntaxError,
     QueryTimeout,
+    QueryTooLarge,
     Result,
     StoreUnavailable,
     TooManyRows,
@@ -65,6 +66,8 @@ from .common import (
 log = logging.getLogger(__name__)
 
 WATCH_SECONDS = 0.5  # how often the watcher re-reads the set of workers
+MEMORY_POLL_SECONDS = 0.1  # how often the memory guard reads the workers' resident memory
+OOM_SCORE_ADJ = 500  # a worker is what the kernel's out-of-memory killer should take first (see _serve)
 
 
 def _dataset(own: bool, default_graphs: list[str] | None, named_graphs: list[str] | None) -> dict[str, Any]:
@@ -119,6 +122,10 @@ def _serve(conn: Connection, source: str, kind: str, started: Any) -> None:
 
     ``started`` is the shared ``ctypes`` word where the worker notes the ``seq`` of the request it took."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is for the parent, which kills the workers
+    # Should the machine run out of memory all the same (no limit set, or faster than the guard looks), a worker
+    # is what the kernel kills first, not the server or another program: a worker is replaced in a second.
+    with contextlib.suppress(OSError):  # not Linux
+        Path("/proc/self/oom_score_adj").write_text(str(OOM_SCORE_ADJ))
     try:
         if kind == "disk":
             store = ox.Store.read_only(source)
@@ -181,6 +188,8 @@ class _Worker:
     inbox: asyncio.Future[Any] | None = None  # the answer the call holding it awaits
     pending: bytearray = field(default_factory=bytearray)  # bytes read from the pipe, not yet a whole message
     nonblocking: bool = False  # left so by an event loop's reader; execute() needs it blocking again
+    baseline: int = 0  # resident bytes once it had loaded the dataset, before any query
+    stopped_for: str | None = None  # why the memory guard killed it: the answer of the query it was running
     ready: bool = False
     idle: bool = False  # in the idle stack; otherwise a call holds it (or is being handed it) and owns its pipe
     killed: bool = False  # set once, under _KILLING, by the one thread that kills it
@@ -202,10 +211,13 @@ class EmbeddedExecutor(_Reads):
 
     A request takes a free worker (waiting at most its timeout for one), sends the query over the worker's
     pipe and waits at most ``timeout`` seconds for the answer; then the worker is killed and replaced.
+    With ``query_memory`` (bytes; 0 for no limit) a worker whose resident memory grows more than that above
+    what it held once loaded is killed too, and its query gets :class:`QueryTooLarge` (see
+    :meth:`_guard_memory`).
     """
 
     def __init__(self, source: Path | str, *, workers: int = 2, timeout: float = 5.0, max_rows: int = 10_000,
-                 startup_timeout: float = 120.0):
+                 query_memory: int = 0, startup_timeout: float = 120.0):
         path = Path(source)
         if path.is_dir():
             self._source = (str(path.resolve()), "disk")
@@ -215,7 +227,9 @@ class EmbeddedExecutor(_Reads):
             raise StoreUnavailable(f"{path}: no built dataset or store there; run `anemia-kg build` first")
         if workers < 1:
             raise ValueError("workers must be at least 1")
-        self.timeout, self.max_rows, self.size = timeout, max_rows, workers
+        if query_memory < 0:
+            raise ValueError("query_memory must be 0 (no limit) or more")
+        self.timeout, self.max_rows, self.size, self.query_memory = timeout, max_rows, workers, query_memory
         self._startup_timeout = startup_timeout
         self._ctx = multiprocessing.get_context("spawn")
         # Last in, first out: one request at a time then always goes to the same worker, whose copy of the data is
@@ -230,6 +244,10 @@ class EmbeddedExecutor(_Reads):
         self._closed = False
         self._top_up()
         threading.Thread(target=self._watch, name="anemia-kg-worker-watch", daemon=True).start()
+        if query_memory and _resident_bytes(os.getpid()) is None:
+            log.warning("the query memory limit is not enforced: it reads /proc/<pid>/statm, which this system lacks")
+        elif query_memory:
+            threading.Thread(target=self._guard_memory, name="anemia-kg-memory-guard", daemon=True).start()
 
     # requests
 
@@ -518,6 +536,37 @@ class EmbeddedExecutor(_Reads):
                     _kill(worker)
                     self._top_up()
 
+    def _guard_memory(self) -> None:
+        """Kill a worker whose resident memory passed what it held once loaded by more than ``query_memory``.
+
+        pyoxigraph cannot be told to stop a query, so a query that materialises a cross product (ORDER BY over
+        a three-way join of every triple grows by a gigabyte a second) would otherwise take memory until its
+        timeout: gigabytes per worker, enough for the kernel to kill something on a small machine. Every
+        ``MEMORY_POLL_SECONDS`` the guard reads each worker's resident size from ``/proc`` (a few microseconds);
+        one over the limit is marked (``stopped_for``) and killed. The call that holds it sees its pipe close
+        and answers :class:`QueryTooLarge` without retrying; a worker that sat idle (memory an earlier query
+        left behind) is replaced by the watcher. A query can pass the limit by what it allocates between two
+        looks, at most about a tenth of a gigabyte.
+        """
+        limit_mb = self.query_memory / 2**20
+        while True:
+            with self._cond:
+                if self._closed:
+                    return
+                workers = [w for w in self._workers if w.ready and not w.stopped_for]
+            for worker in workers:
+                resident = _resident_bytes(worker.process.pid)
+                if resident is None or resident - worker.baseline <= self.query_memory:
+                    continue
+                worker.stopped_for = (f"the query needed more than {limit_mb:,.0f} MB of memory and was stopped "
+                                      "(setting query_memory_mb); narrow it")
+                log.warning("query worker pid %s holds %.0f MB, %.0f MB more than when it was loaded (limit %.0f "
+                            "MB): stopping it", worker.process.pid, resident / 2**20,
+                            (resident - worker.baseline) / 2**20, limit_mb)
+                with contextlib.suppress(ValueError, AssertionError, OSError):  # exited or closed meanwhile
+                    worker.process.kill()
+            time.sleep(MEMORY_POLL_SECONDS)
+
     def _start_one(self) -> None:
         """Start one worker and wait (bounded) until it has loaded the dataset; runs in its own thread."""
         worker: _Worker | None = None
@@ -535,12 +584,15 @@ class EmbeddedExecutor(_Reads):
                      "`if __name__ == '__main__':`, as spawned processes import the main module again")
         except Exception as exc:  # OSError from pipes and processes
             reply = ("failed", f"a query worker could not start: {exc!r}")
+        if reply[0] == "ready" and worker is not None:
+            worker.baseline = _resident_bytes(worker.process.pid) or 0
         with self._cond:
             if reply[0] == "ready" and worker in self._workers:
                 worker.ready, self._failure = True, None
                 self._offer_locked(worker)
             elif reply[0] != "ready":
-                log.error("%s", reply[1])
+                if not self._closed:  # close() kills a worker still loading: that is no failure to report
+                    log.error("%s", reply[1])
                 self._failure = reply[1]
                 self._workers.discard(worker)
                 if not any(w.ready for w in self._workers):
@@ -600,6 +652,18 @@ class EmbeddedExecutor(_Reads):
             _kill(worker)
 
 
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def _resident_bytes(pid: int | None) -> int | None:
+    """The resident memory of process ``pid`` (Linux's ``/proc``), None if it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * _PAGE
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def _fail(future: asyncio.Future[Any], error: BaseException) -> None:
     if not future.done():
         future.set_exception(error)
@@ -615,8 +679,11 @@ def _count_death(worker: _Worker, started: bool, crashes: int) -> int:
     """The crashes of this request so far, once ``worker`` died under it; StoreUnavailable at the second.
 
     Dying after it took the request (``started``) is a crash on this query; before, the worker was dead
-    already when it was picked, which costs the request nothing but the attempt.
+    already when it was picked, which costs the request nothing but the attempt. A worker the memory guard
+    stopped while it ran this query is no crash: the query would only take the next worker's memory too.
     """
+    if started and worker.stopped_for:
+        raise QueryTooLarge(worker.stopped_for) from None
     crashes += started
     if crashes >= 2:
         raise StoreUnavailable("the query worker crashed twice while running this query; the query may need "
