@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -413,6 +414,40 @@ def test_a_worker_that_dies_is_replaced(nquads: Path) -> None:
         assert solutions(ex.execute(LABELS, media="json"))[0]["label"] == "anemia"  # on a fresh worker
         assert wait_until(lambda: len(ex.worker_pids) == 2 and not set(ex.worker_pids) & set(both))
         assert count(ex) == QUADS
+
+
+def test_a_replacement_worker_loads_the_dataset_even_after_its_file_was_deleted(tmp_path: Path) -> None:
+    """Each build deletes the one before, which an in-memory server started from: a worker started later
+    must still load the data the server started with (the executor holds the file open)."""
+    own = write_dataset(tmp_path)
+    with EmbeddedExecutor(own, workers=1, timeout=30) as ex:
+        ex.wait_ready(60)
+        assert ex.source == own.resolve()
+        own.unlink()  # what the next build does to this build's folder
+        first = ex.worker_pids
+        os.kill(first[0], signal.SIGKILL)
+        assert wait_until(lambda: len(ex.worker_pids) == 1 and ex.worker_pids != first)
+        assert count(ex) == QUADS
+        assert solutions(ex.execute(LABELS, media="json"))[0]["label"] == "anemia"
+    own.write_text("<http://a> <http://b> oops .\n", encoding="utf-8")
+    named = f"^{re.escape(str(own.resolve()))}: cannot open the dataset"  # the file, not the descriptor
+    with EmbeddedExecutor(own, workers=1, timeout=5) as ex, pytest.raises(StoreUnavailable, match=named):
+        ex.wait_ready(60)
+
+
+def test_close_lets_go_of_the_dataset_file(tmp_path: Path) -> None:
+    nquads = write_dataset(tmp_path)  # a file of its own: the module's executor holds the shared one open
+
+    def open_files() -> set[str]:
+        return {os.readlink(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd")
+                if os.path.exists(f"/proc/self/fd/{fd}")}
+
+    ex = EmbeddedExecutor(nquads, workers=1)
+    ex.wait_ready(60)
+    assert str(nquads.resolve()) in open_files()
+    ex.close()
+    ex.close()  # twice is harmless
+    assert str(nquads.resolve()) not in open_files()
 
 
 def test_a_query_that_crashes_the_engine_does_not_crash_the_server(nquads: Path) -> None:

@@ -117,10 +117,11 @@ def _prefixes_named(sparql: str) -> dict[str, str] | None:
     return named or None
 
 
-def _serve(conn: Connection, source: str, kind: str, started: Any) -> None:
+def _serve(conn: Connection, source: str, kind: str, started: Any, name: str) -> None:
     """A worker process: load the dataset, say ready, then answer requests until the pipe closes.
 
-    ``started`` is the shared ``ctypes`` word where the worker notes the ``seq`` of the request it took."""
+    ``started`` is the shared ``ctypes`` word where the worker notes the ``seq`` of the request it took;
+    ``name`` is the dataset's path as the user knows it (``source`` may be a descriptor's, see ``_pin``)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is for the parent, which kills the workers
     # Should the machine run out of memory all the same (no limit set, or faster than the guard looks), a worker
     # is what the kernel kills first, not the server or another program: a worker is replaced in a second.
@@ -133,7 +134,7 @@ def _serve(conn: Connection, source: str, kind: str, started: Any) -> None:
             store = ox.Store()
             store.bulk_load(path=source, format=ox.RdfFormat.N_QUADS)
     except (OSError, SyntaxError, ValueError) as exc:
-        _send(conn, ("failed", f"{source}: cannot open the dataset: {exc}"))
+        _send(conn, ("failed", f"{name}: cannot open the dataset: {exc}"))
         return
     _send(conn, ("ready", None))
     fd, pending = conn.fileno(), bytearray()
@@ -219,16 +220,18 @@ class EmbeddedExecutor(_Reads):
     def __init__(self, source: Path | str, *, workers: int = 2, timeout: float = 5.0, max_rows: int = 10_000,
                  query_memory: int = 0, startup_timeout: float = 120.0):
         path = Path(source)
-        if path.is_dir():
-            self._source = (str(path.resolve()), "disk")
-        elif path.is_file():
-            self._source = (str(path.resolve()), "nquads")
-        else:
-            raise StoreUnavailable(f"{path}: no built dataset or store there; run `anemia-kg build` first")
         if workers < 1:
             raise ValueError("workers must be at least 1")
         if query_memory < 0:
             raise ValueError("query_memory must be 0 (no limit) or more")
+        self._pinned: int | None = None  # see _pin
+        if path.is_dir():
+            self._source = (str(path.resolve()), "disk")
+        elif path.is_file():
+            self._source = (self._pin(path.resolve()), "nquads")
+        else:
+            raise StoreUnavailable(f"{path}: no built dataset or store there; run `anemia-kg build` first")
+        self.source = path.resolve()
         self.timeout, self.max_rows, self.size, self.query_memory = timeout, max_rows, workers, query_memory
         self._startup_timeout = startup_timeout
         self._ctx = multiprocessing.get_context("spawn")
@@ -248,6 +251,19 @@ class EmbeddedExecutor(_Reads):
             log.warning("the query memory limit is not enforced: it reads /proc/<pid>/statm, which this system lacks")
         elif query_memory:
             threading.Thread(target=self._guard_memory, name="anemia-kg-memory-guard", daemon=True).start()
+
+    def _pin(self, nquads: Path) -> str:
+        """The path the workers load ``nquads`` from: one that stays readable as long as this executor lives.
+
+        Each build deletes the build before it, and a worker started later (to replace one killed by a timeout,
+        the memory guard or a crash) must still load the data this server started with. So the file is held
+        open here, and the workers open it through this process's descriptor (``/proc/<pid>/fd/<n>``, Linux),
+        which reaches the file even once its name is gone. Where there is no ``/proc`` the name is used, and a
+        worker started after the file was deleted fails to load, which the server reports.
+        """
+        self._pinned = os.open(nquads, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        held = f"/proc/{os.getpid()}/fd/{self._pinned}"
+        return held if os.path.exists(held) else str(nquads)
 
     # requests
 
@@ -577,7 +593,7 @@ class EmbeddedExecutor(_Reads):
             if worker.conn.poll(self._startup_timeout):
                 reply = worker.conn.recv()
             else:
-                reply = ("failed", f"a query worker did not load {self._source[0]} within {self._startup_timeout:g} s")
+                reply = ("failed", f"a query worker did not load {self.source} within {self._startup_timeout:g} s")
         except EOFError:
             reply = ("failed", f"a query worker exited (code {worker and worker.process.exitcode}) before loading "
                      "the dataset; a script that starts an EmbeddedExecutor must guard its main code with "
@@ -609,8 +625,8 @@ class EmbeddedExecutor(_Reads):
                 return None
             parent, child = self._ctx.Pipe()
             started = self._ctx.RawValue(ctypes.c_longlong, 0)  # no lock: one writer, read after it died
-            process = self._ctx.Process(target=_serve, args=(child, *self._source, started), name="anemia-kg-query",
-                                        daemon=True)
+            process = self._ctx.Process(target=_serve, args=(child, *self._source, started, str(self.source)),
+                                        name="anemia-kg-query", daemon=True)
             worker = _Worker(process, parent, started)
             self._workers.add(worker)
         try:
@@ -650,6 +666,10 @@ class EmbeddedExecutor(_Reads):
             self._cond.notify_all()
         for worker in workers:
             _kill(worker)
+        pinned, self._pinned = self._pinned, None
+        if pinned is not None:
+            with contextlib.suppress(OSError):
+                os.close(pinned)
 
 
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
