@@ -433,6 +433,8 @@ def test_a_query_built_to_explode_ends_clearly_and_the_server_keeps_answering(gu
             assert detail and isinstance(detail, str), detail
             if response.status_code == 503:
                 assert f"{TIMEOUT:g}" in detail or "busy" in detail, detail  # names the limit
+            if response.status_code == 422:  # the row cap or the memory limit, named
+                assert "rows" in detail or "(setting query_memory_mb)" in detail, detail
         else:  # uvicorn's own parser refusing an oversized head: a plain 4xx, never a 5xx
             assert response.status_code < 500, response.text[:500]
     assert not poller.failures, poller.failures
