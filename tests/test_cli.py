@@ -12,6 +12,7 @@ import io
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +23,7 @@ from typer.testing import CliRunner
 
 from anemia_kg.cli import app
 from anemia_kg.store import open_memory_store
+from test_server import run_cli
 
 CLAIMS = "data/claims.yaml"
 SYMPTOMS = "SELECT ?s ?label WHERE { ?s a akg:Symptom ; rdfs:label ?label } ORDER BY ?s"
@@ -70,7 +72,7 @@ def test_build_prints_coverage_and_unresolved_citations(real_build):
     out = real_build.stdout
     report = json.loads((real_build.root / "data" / "build" / "build-report.json").read_text(encoding="utf-8"))
     cov = report["coverage"]
-    assert re.search(r"unresolved citations\s+7\b", out), out
+    assert re.search(r"unresolved citations\s+1: \[7\]", out), out
     assert re.search(rf"cited units covered\s+{cov['cited_units']}/{cov['cited_units']} \(100%\)", out), out
     units = cov["claim_bearing_units"]
     assert re.search(rf"all claim-bearing units covered\s+{units}/{units} \(100%\)", out), out
@@ -86,7 +88,7 @@ def test_build_prints_coverage_and_unresolved_citations(real_build):
 def test_validate_passes_on_real_data_and_writes_nothing(real_validate):
     assert real_validate.returncode == 0, real_validate.describe()
     assert "valid: every check passed" in squash(real_validate.stdout)
-    assert re.search(r"unresolved citations\s+7\b", real_validate.stdout)
+    assert re.search(r"unresolved citations\s+1: \[7\]", real_validate.stdout)
     assert "Traceback" not in real_validate.stdout + real_validate.stderr
     assert not (real_validate.root / "data" / "build").exists()
 
@@ -257,6 +259,46 @@ def test_query_construct_as_turtle(real_build):
     assert edge in {(t.subject, t.object) for t in triples}
 
 
+@pytest.mark.parametrize(("fmt", "parse"), [("json", ox.RdfFormat.JSON_LD), ("xml", ox.RdfFormat.RDF_XML),
+                                           ("ntriples", ox.RdfFormat.N_TRIPLES)])
+def test_query_construct_in_the_other_rdf_formats(real_build, fmt, parse):
+    result = invoke(real_build.root, "query", "CONSTRUCT { ?s akg:causes ?o } WHERE { ?s akg:causes ?o }",
+                    "--format", fmt)
+    clean_exit(result, 0)
+    causes = ox.NamedNode("https://w3id.org/anemia-kg/ontology#causes")
+    triples = list(ox.parse(result.stdout_bytes, format=parse))
+    assert triples and all(t.predicate == causes for t in triples)
+
+
+@pytest.mark.parametrize(("query", "fmt", "says"), [
+    ("CONSTRUCT { ?s akg:causes ?o } WHERE { ?s akg:causes ?o }", "csv",
+     "--format csv is for SELECT and ASK queries; a CONSTRUCT or DESCRIBE answer is RDF: use turtle, ntriples, "
+     "json (JSON-LD) or xml (RDF/XML)"),
+    ("DESCRIBE ent:anemia", "tsv", "--format tsv is for SELECT and ASK queries"),
+    (SYMPTOMS, "turtle", "--format turtle is for CONSTRUCT and DESCRIBE queries"),
+])
+def test_query_format_that_does_not_suit_the_query_is_refused(real_build, query, fmt, says):
+    result = invoke(real_build.root, "query", query, "--format", fmt)
+    clean_exit(result, 1)
+    assert says in squash(result.stderr) and result.stdout == ""
+
+
+@pytest.mark.parametrize(("query", "says"), [
+    ("INSERT DATA { <http://a/b> <http://a/c> <http://a/d> }", "read-only: SPARQL Update is not accepted"),
+    ("SELECT * WHERE { SERVICE <http://127.0.0.1:9/sparql> { ?s ?p ?o } }", "SERVICE (federated query) is not"),
+    ("SELECT * WHERE { FILTER(" + "(" * 30_000 + "1" + ")" * 30_000 + ") }", "nests brackets"),
+    ("SELECT * WHERE " + "{" * 5_000 + "}" * 5_000, "nests brackets"),
+])
+def test_query_refuses_what_the_server_refuses_with_a_message_not_a_crash(real_build, tmp_path, query, says):
+    """Deep nesting overflowed the parser's stack: the process died of SIGSEGV (exit 139) with no word. Run as
+    the console script, in its own process, as a user runs it (in-process a crash would take pytest down)."""
+    rq = tmp_path / "q.rq"
+    rq.write_text(query, encoding="utf-8")
+    result = run_cli(real_build.root, "query", "--file", str(rq))
+    assert result.returncode == 1, (result.returncode, result.stderr[-2000:])
+    assert says in squash(result.stderr) and "Traceback" not in result.stderr, result.stderr
+
+
 def test_query_syntax_error(real_build):
     result = invoke(real_build.root, "query", "SELEC ?s WHERE { ?s ?p ?o }")
     clean_exit(result, 1)
@@ -293,3 +335,41 @@ def test_query_builds_first_when_there_is_no_build(tiny):
     clean_exit(negated, 0)
     assert re.search(r"│\s*false\s*│", negated.stdout)
     assert "building it first" not in negated.stderr
+
+
+# --- what a person gets wrong on the command line ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", [("build",), ("stats",), ("query", "ASK { ?s ?p ?o }"), ("validate",)])
+def test_a_root_that_is_no_project_is_named_as_such(tmp_path, command):
+    """Not the first file a step then misses (it said: data/source/article.txt: cannot read the article)."""
+    def unboxed(text: str) -> str:  # typer's error box wraps lines anywhere, long paths included
+        return re.sub(r"[\s│╭╮╰╯─]", "", text)
+
+    missing = invoke(tmp_path / "nowhere", *command)
+    clean_exit(missing, 2)
+    assert unboxed(f"{tmp_path / 'nowhere'} is not a folder") in unboxed(missing.stderr)
+    empty = invoke(tmp_path, *command)
+    clean_exit(empty, 2)
+    assert unboxed(f"--root / ANEMIA_KG_ROOT: {tmp_path} has no data/ folder: give the project folder, the one "
+                   "holding data/ and ontology/") in unboxed(empty.stderr)
+
+
+def test_serve_on_a_port_in_use_says_so_before_starting_anything(tiny, tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = invoke(tiny.root, "serve", "--port", str(port))
+    clean_exit(result, 1)
+    assert f"cannot listen on 127.0.0.1:{port}: the port is in use (another server?); choose another with " \
+           "--port" in squash(result.stderr)
+    assert "serving on" not in result.output
+    assert not tiny.build_dir.exists()  # it stopped before building or starting workers
+
+
+def test_explain_says_when_nothing_leads_to_the_finding(real_build):
+    result = invoke(real_build.root, "explain", "vitamin B12 deficiency")
+    clean_exit(result, 0)
+    assert squash(result.stdout) == ("What can lead to vitamin B12 deficiency nothing in this graph leads to "
+                                     "vitamin B12 deficiency within 4 hops")

@@ -7,6 +7,7 @@ clear message naming the file and line, with exit status 1, never as a traceback
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -75,7 +76,15 @@ def main(
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s",
                         handlers=[RichHandler(console=err, show_path=False)])
-    ctx.obj = Paths((root or _default_root()).resolve())
+    folder = (root or _default_root()).resolve()
+    # A wrong folder is named as such, not as the first file some step then misses (the article, the build).
+    # `serve --endpoint` may run without one: it reads everything from the remote engine.
+    if not folder.is_dir():
+        raise typer.BadParameter(f"{folder} is not a folder", param_hint="--root / ANEMIA_KG_ROOT")
+    if not (folder / "data").is_dir() and ctx.invoked_subcommand != "serve":
+        raise typer.BadParameter(f"{folder} has no data/ folder: give the project folder, the one holding data/ "
+                                 "and ontology/", param_hint="--root / ANEMIA_KG_ROOT")
+    ctx.obj = Paths(folder)
 
 
 @contextmanager
@@ -113,7 +122,8 @@ def _summary(result: BuildResult, paths: Paths) -> None:
                   f"{sum(not c.citations for c in claims)} supported by the article alone)")
     table.add_row("references", str(len(kb.article.references)))
     unresolved = kb.article.unresolved_citations
-    table.add_row("unresolved citations", ", ".join(map(str, unresolved)) if unresolved else "none")
+    table.add_row("unresolved citations", (f"{len(unresolved)}: " + ", ".join(f"[{n}]" for n in unresolved))
+                  if unresolved else "none")
     table.add_row("cited units covered", f"{cited_covered}/{len(cov.cited)} ({cov.percent(cov.cited):.0f}%)")
     table.add_row("all claim-bearing units covered",
                   f"{len(cov.covered & {u.id for u in cov.units})}/{len(cov.units)} "
@@ -228,8 +238,8 @@ def query(
     ctx: typer.Context,
     sparql: Annotated[str | None, typer.Argument(help="The SPARQL query, or '-' to read it from stdin.")] = None,
     file: Annotated[Path | None, typer.Option("--file", "-f", help="Read the query from this .rq file.")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="table, json, xml, csv or tsv (turtle or ntriples "
-                                     "for CONSTRUCT/DESCRIBE).")] = "table",
+    fmt: Annotated[str, typer.Option("--format", help="table, json, xml, csv or tsv; for CONSTRUCT/DESCRIBE "
+                                     "table, turtle, ntriples, json (JSON-LD) or xml (RDF/XML).")] = "table",
 ) -> None:
     """Run a SPARQL query over the built graph; the default graph is the union of all named graphs."""
     import pyoxigraph as ox
@@ -252,8 +262,11 @@ def query(
             out.print(view)
             out.print(f"{len(table.rows)} row(s)", highlight=False)
             return
-        if fmt in ("turtle", "ntriples") and not isinstance(results, ox.QueryTriples):
+        if fmt not in RESULT_FORMATS and not isinstance(results, ox.QueryTriples):
             raise QueryError(f"--format {fmt} is for CONSTRUCT and DESCRIBE queries")
+        if fmt not in GRAPH_FORMATS and isinstance(results, ox.QueryTriples):
+            raise QueryError(f"--format {fmt} is for SELECT and ASK queries; a CONSTRUCT or DESCRIBE answer is "
+                             f"RDF: use turtle, ntriples, json (JSON-LD) or xml (RDF/XML)")
         sys.stdout.buffer.write(q.serialise(results, fmt))
         sys.stdout.buffer.flush()
 
@@ -299,6 +312,8 @@ def serve(
     from .executor import ExecutorError
 
     paths: Paths = ctx.obj
+    with _errors("serve", (OSError,)):
+        _check_listen(host, port)
     if endpoint is None:
         with _errors("build"), _progress(True) as step:
             if not paths.built("nq").exists():
@@ -328,6 +343,23 @@ def serve(
                     access_log=False)
     finally:
         services.close()
+
+
+def _check_listen(host: str, port: int) -> None:
+    """Fail before anything starts if uvicorn could not listen on ``host:port``: it would find out only after
+    the workers were up and "serving on" was printed, and exit with its own status 3."""
+    import socket
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                             flags=socket.AI_PASSIVE)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            probe.bind(address)
+    except OSError as exc:
+        reason = "the port is in use (another server?); choose another with --port" \
+            if getattr(exc, "errno", None) == errno.EADDRINUSE else exc.strerror or str(exc)
+        raise OSError(f"cannot listen on {host}:{port}: {reason}") from None
 
 
 @app.command()
@@ -457,6 +489,8 @@ def explain(
             show(node["causes"], depth + 1)
 
     show(tree["causes"], 1)
+    if not tree["causes"]:
+        out.print(f"  nothing in this graph leads to {e.label} within {max_hops} hops", highlight=False)
 
 
 def _print_evidence(qualifiers: dict[str, Any], evidence: list[dict[str, Any]]) -> None:

@@ -20,9 +20,9 @@ RESULT_FORMATS = {
     "csv": ox.QueryResultsFormat.CSV,
     "tsv": ox.QueryResultsFormat.TSV,
 }
-# CONSTRUCT/DESCRIBE answers: the results formats map to an RDF format of anemia_kg.results
-GRAPH_FORMATS = {"json": "jsonld", "xml": "rdfxml", "csv": "ntriples", "tsv": "ntriples",
-                 "turtle": "turtle", "ntriples": "ntriples"}
+# CONSTRUCT/DESCRIBE answers: the RDF format of anemia_kg.results for each --format that suits triples (json is
+# JSON-LD and xml RDF/XML; CSV and TSV are tables of solutions and have no RDF form)
+GRAPH_FORMATS = {"json": "jsonld", "xml": "rdfxml", "turtle": "turtle", "ntriples": "ntriples"}
 
 
 class QueryError(Exception):
@@ -42,7 +42,19 @@ def prefix_map() -> dict[str, str]:
 
 
 def run(store: ox.Store, sparql: str) -> ox.QuerySolutions | ox.QueryBoolean | ox.QueryTriples:
-    """Evaluate a query over the union of all graphs; syntax errors become QueryError."""
+    """Evaluate a query over the union of all graphs; syntax errors become QueryError.
+
+    The query is checked as the server checks it first (:func:`anemia_kg.executor.check_query`): an update is
+    refused rather than reported as a parse error, ``SERVICE`` would make the engine connect to another host,
+    and brackets nested thousands deep overflow the parser's stack, which would end this process with a
+    segmentation fault instead of a message.
+    """
+    from .executor.common import ExecutorError, check_query  # the CLI's only use of the serving side
+
+    try:
+        check_query(sparql)
+    except ExecutorError as exc:
+        raise QueryError(str(exc)) from None
     try:
         return store.query(sparql, prefixes=prefix_map(), use_default_graph_as_union=True)
     except SyntaxError as exc:

@@ -91,12 +91,14 @@ async def _body(request: Request, limit: int) -> bytes:
     """The request body, refused once it grows past ``limit`` bytes (never read whole first)."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
-        raise ProtocolError(413, f"the request body is larger than {limit} bytes")
+        raise ProtocolError(413, f"the request body is larger than {limit} bytes, the most a query may "
+                                 "take (setting max_query_bytes)")
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise ProtocolError(413, f"the request body is larger than {limit} bytes")
+            raise ProtocolError(413, f"the request body is larger than {limit} bytes, the most a query may "
+                                 "take (setting max_query_bytes)")
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -184,7 +186,8 @@ async def sparql(request: Request) -> Response:
         body = service_description(str(request.url.replace(query="")), services.graphs, media)
         return Response(body, media_type=media.mime)
     if len(query.encode("utf-8")) > settings.max_query_bytes:
-        raise ProtocolError(413, f"the query is longer than {settings.max_query_bytes} bytes")
+        raise ProtocolError(413, f"the query is longer than {settings.max_query_bytes} bytes "
+                                 "(setting max_query_bytes)")
     info = inspect_query(query)
     if info.is_update:
         raise ProtocolError(403, "this endpoint is read-only: SPARQL Update (INSERT, DELETE, LOAD, CLEAR, "
