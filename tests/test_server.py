@@ -291,6 +291,29 @@ def graph(body: bytes, mime: str) -> set[ox.Triple]:
 # --- the server starts, describes itself and serves its documentation ---------------------------------------
 
 
+@pytest.mark.parametrize(("path", "params"), [
+    ("/", {}), ("/health", {}), ("/api/entities", {"q": "b12"}), ("/api/paths", {"source": "anemia",
+                                                                               "target": "joint pain"}),
+    ("/entity/arthralgia", {}), ("/sparql", {"query": "ASK { ?s ?p ?o }"}), ("/sparql", {}),
+    ("/static/explorer.js", {}), ("/openapi.json", {}),
+])
+def test_head_gets_the_headers_of_get_and_no_body(client: httpx.Client, path: str, params: dict[str, str]) -> None:
+    """What monitors and `curl -I` send: every GET resource answers HEAD too (RFC 9110), without its body."""
+    get = client.get(path, params=params)
+    head = client.head(path, params=params)
+    assert get.status_code == head.status_code == 200, (get.status_code, head.status_code, head.text)
+    assert head.content == b""
+    for name in ("content-type", "content-length", "content-security-policy", "x-content-type-options"):
+        assert head.headers.get(name) == get.headers.get(name), name
+    assert int(head.headers["content-length"]) == len(get.content)
+
+
+def test_head_of_a_missing_page_is_404_like_get(client: httpx.Client) -> None:
+    assert client.head("/api/entities/no-such-thing").status_code == client.get(
+        "/api/entities/no-such-thing").status_code == 404
+    assert client.head("/nowhere").status_code == 404
+
+
 def test_health_names_the_four_graphs_and_the_build_counts(client: httpx.Client, report: dict[str, Any]) -> None:
     response = client.get("/health")
     assert response.status_code == 200
