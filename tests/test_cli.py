@@ -299,6 +299,13 @@ def test_query_refuses_what_the_server_refuses_with_a_message_not_a_crash(real_b
     assert says in squash(result.stderr) and "Traceback" not in result.stderr, result.stderr
 
 
+def test_query_names_an_unknown_prefix(real_build):
+    result = invoke(real_build.root, "query", "SELECT * WHERE { ?s foo:bar ?o }")
+    clean_exit(result, 1)
+    assert "SPARQL syntax error: error at 1:28: unknown prefix 'foo:'; declare it (PREFIX foo: <...>) or use a " \
+           "predeclared one: akg, akgg, ann, biolink," in squash(result.stderr)
+
+
 def test_query_syntax_error(real_build):
     result = invoke(real_build.root, "query", "SELEC ?s WHERE { ?s ?p ?o }")
     clean_exit(result, 1)

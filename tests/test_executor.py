@@ -30,6 +30,7 @@ from anemia_kg.executor import (
     StoreUnavailable,
     TooManyRows,
 )
+from anemia_kg.namespaces import PREFIX_IRIS
 from anemia_kg.store import prepare_disk_store
 
 AKG, ENT, CLAIM = str(iris.AKG), str(iris.ENT), str(iris.CLAIM)
@@ -223,9 +224,19 @@ def test_syntax_error_names_the_position(executor: EmbeddedExecutor) -> None:
     assert caught.value.status == 400
 
 
-def test_unknown_prefix_is_a_syntax_error(executor: EmbeddedExecutor) -> None:
-    with pytest.raises(QuerySyntaxError, match="Prefix not found"):
-        executor.execute("SELECT * WHERE { ?s nope:p ?o }", media="json")
+@pytest.mark.parametrize(("query", "where"), [
+    ("SELECT * WHERE { ?s nope:p ?o }", "1:27"),
+    ("SELECT * WHERE {\n  ?s a akg:Entity .\n  ?s nope:p ?o }", "3:12"),
+    ("PREFIX yes: <http://example.org/>\nSELECT * WHERE { ?s yes:p ?o ; nope:q.r ?x }", "2:40"),
+])
+def test_an_unknown_prefix_is_named_with_the_ones_that_need_no_declaration(executor: EmbeddedExecutor,
+                                                                          query: str, where: str) -> None:
+    """pyoxigraph says "expected one of Prefix not found, ['%'], ['-' | '0' ..= '9' ..." and never the name."""
+    with pytest.raises(QuerySyntaxError) as caught:
+        executor.execute(query, media="json")
+    assert str(caught.value) == (f"error at {where}: unknown prefix 'nope:'; declare it (PREFIX nope: <...>) or "
+                                 "use a predeclared one: " + ", ".join(sorted(PREFIX_IRIS)))
+    assert caught.value.status == 400
 
 
 def test_the_projects_prefixes_need_no_declaration_and_a_querys_own_come_first(executor: EmbeddedExecutor) -> None:

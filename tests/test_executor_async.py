@@ -221,7 +221,7 @@ def test_aexecute_answers_are_right(executor: EmbeddedExecutor) -> None:
 
 ERRORS = {
     "syntax": ("SELECT ?x WHERE { ?x ?p }", {}, QuerySyntaxError, r"1:2\d"),
-    "unknown-prefix": ("SELECT * WHERE { ?s nope:p ?o }", {}, QuerySyntaxError, "Prefix not found"),
+    "unknown-prefix": ("SELECT * WHERE { ?s nope:p ?o }", {}, QuerySyntaxError, "unknown prefix 'nope:'"),
     "service": ("SELECT * WHERE { SERVICE <http://127.0.0.1:9/sparql> { ?s ?p ?o } }", {}, QuerySyntaxError,
                 "SERVICE"),
     "update": ("INSERT DATA { <http://a> <http://b> <http://c> }", {}, QuerySyntaxError, "read-only"),

@@ -590,13 +590,20 @@ def test_malformed_query_is_400_with_the_parsers_position(client: httpx.Client, 
     assert re.search(r"\b1:\d+", detail), detail  # line 1, some column
 
 
+@pytest.mark.parametrize("method", ["get", "form", "direct"])
+def test_an_unknown_prefix_is_named(client: httpx.Client, method: str) -> None:
+    detail = error(ask(client, "SELECT * WHERE { ?s foo:bar ?o }", method), 400)
+    assert detail.startswith("error at 1:28: unknown prefix 'foo:'; declare it (PREFIX foo: <...>) or use a "
+                             "predeclared one: akg, akgg, ann, biolink, claim, dcterms, ent,"), detail
+
+
 def test_protocol_errors(client: httpx.Client, server: Server) -> None:
     error(client.post("/sparql", content=b"SELECT * { ?s ?p ?o } LIMIT 1", headers={"Content-Type": "text/plain"}),
           415)
     error(client.get("/sparql", params=[("query", "ASK {}"), ("query", "ASK {}")]), 400, "query")
     huge = "SELECT * WHERE { ?s ?p ?o } # " + "x" * 200_000
-    error(ask(client, huge, "direct"), 413)
-    error(ask(client, huge, "form"), 413)
+    error(ask(client, huge, "direct"), 413, "max_query_bytes")
+    error(ask(client, huge, "form"), 413, "max_query_bytes")
     error(client.get("/sparql", params={"query": ""}), 400)
     error(client.put("/sparql", content=b"ASK {}"), 405)
     error(client.get("/no-such-page"), 404)

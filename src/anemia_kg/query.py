@@ -49,7 +49,7 @@ def run(store: ox.Store, sparql: str) -> ox.QuerySolutions | ox.QueryBoolean | o
     and brackets nested thousands deep overflow the parser's stack, which would end this process with a
     segmentation fault instead of a message.
     """
-    from .executor.common import ExecutorError, check_query  # the CLI's only use of the serving side
+    from .executor.common import ExecutorError, check_query, syntax_message  # the CLI's only use of serving
 
     try:
         check_query(sparql)
@@ -58,7 +58,7 @@ def run(store: ox.Store, sparql: str) -> ox.QuerySolutions | ox.QueryBoolean | o
     try:
         return store.query(sparql, prefixes=prefix_map(), use_default_graph_as_union=True)
     except SyntaxError as exc:
-        raise QueryError(f"SPARQL syntax error: {exc}") from None
+        raise QueryError(f"SPARQL syntax error: {syntax_message(sparql, str(exc))}") from None
     except (OSError, ValueError, TypeError) as exc:
         raise QueryError(f"the query failed: {exc}") from None
 

@@ -61,6 +61,7 @@ from .common import (
     check_query,
     render,
     rows_of,
+    syntax_message,
 )
 
 log = logging.getLogger(__name__)
@@ -93,7 +94,7 @@ def _evaluate(store: ox.Store, request: dict[str, Any]) -> Any:
         try:
             return store.query(sparql, prefixes=_prefixes_named(sparql), **dataset)
         except SyntaxError as exc:
-            raise QuerySyntaxError(str(exc)) from None
+            raise QuerySyntaxError(syntax_message(sparql, str(exc))) from None
 
     answer = evaluate()
     if request["op"] == "select":
