@@ -108,13 +108,25 @@ def test_wrong_citation_on_real_data(real_project):
     assert "write cites: [1, 4]" in msg
 
 
+def field_line(project, claim_id: str, field: str) -> int:  # noqa: ANN001
+    """The line of ``field:`` inside claim ``claim_id`` of the claims file (problems with a field point there)."""
+    start = project.line_of(CLAIMS, f"id: {claim_id}")
+    lines = project.text(CLAIMS).split("\n")
+    for n in range(start, len(lines)):  # 0-based index ``start`` is the line after the id's
+        if lines[n].strip().startswith("- id:"):
+            break
+        if lines[n].strip().startswith(f"{field}:"):
+            return n + 1
+    raise AssertionError(f"claim {claim_id} has no {field}: line")
+
+
 # --- entities and the ontology -----------------------------------------------------------------------
 
 
 def test_unknown_entity_suggests_the_close_one(tiny):
     tiny.edit(CLAIMS, "subject: iron_deficiency\n    predicate: causes",
               "subject: iron_deficency\n    predicate: causes")
-    line = tiny.line_of(CLAIMS, "id: iron-deficiency-causes-anemia")
+    line = field_line(tiny, "iron-deficiency-causes-anemia", "subject")  # the field, not the claim's first line
     msg = only_problem(tiny)
     assert msg.startswith(f"{CLAIMS}:{line}: ")
     assert "subject 'iron_deficency' is not an entity" in msg
@@ -140,18 +152,26 @@ def test_wrong_hpo_label(tiny):
 
 def test_unknown_predicate_suggests_the_close_one(tiny):
     tiny.edit(CLAIMS, "predicate: evaluatedBy", "predicate: evaluatedby")
-    line = tiny.line_of(CLAIMS, "id: anemia-evaluated-by-complete-blood-count")
+    line = field_line(tiny, "anemia-evaluated-by-complete-blood-count", "predicate")
     msg = only_problem(tiny)
     assert msg.startswith(f"{CLAIMS}:{line}: ")
     assert "predicate 'evaluatedby' is not a claim predicate" in msg
     assert "did you mean 'evaluatedBy'?" in msg
 
 
+def test_an_unknown_predicate_with_no_close_one_lists_the_predicates(tiny):
+    tiny.edit(CLAIMS, "predicate: evaluatedBy", "predicate: zzz")
+    msg = only_problem(tiny)
+    assert msg.startswith(f"{CLAIMS}:{field_line(tiny, 'anemia-evaluated-by-complete-blood-count', 'predicate')}: ")
+    assert "predicate 'zzz' is not a claim predicate of the ontology; they are: " in msg
+    assert all(f" {p}," in msg or msg.endswith(f" {p}") for p in ("causes", "mayCause", "evaluatedBy", "treats"))
+
+
 def test_subject_outside_the_predicate_domain(tiny):
     """A laboratory test cannot cause anything."""
     tiny.edit(CLAIMS, "subject: iron_deficiency\n    predicate: causes",
               "subject: complete_blood_count\n    predicate: causes")
-    line = tiny.line_of(CLAIMS, "id: iron-deficiency-causes-anemia")
+    line = field_line(tiny, "iron-deficiency-causes-anemia", "subject")
     msg = only_problem(tiny)
     assert msg.startswith(f"{CLAIMS}:{line}: ")
     assert "subject 'complete_blood_count' is a LaboratoryTest" in msg
@@ -163,7 +183,7 @@ def test_subject_outside_the_predicate_domain(tiny):
 
 def test_possible_without_hedge(tiny):
     tiny.edit(CLAIMS, "    hedge: may\n", "")
-    line = tiny.line_of(CLAIMS, "id: anemia-may-cause-fatigue")
+    line = field_line(tiny, "anemia-may-cause-fatigue", "certainty")
     msg = only_problem(tiny)
     assert msg.startswith(f"{CLAIMS}:{line}: ")
     assert "certainty 'possible' needs the hedge words" in msg
@@ -172,7 +192,7 @@ def test_possible_without_hedge(tiny):
 def test_hedged_claim_cannot_use_causes(tiny):
     tiny.edit(CLAIMS, "predicate: mayCause\n    object: fatigue\n    certainty: possible\n    hedge: may",
               "predicate: causes\n    object: fatigue\n    certainty: possible\n    hedge: may")
-    line = tiny.line_of(CLAIMS, "id: anemia-may-cause-fatigue")
+    line = field_line(tiny, "anemia-may-cause-fatigue", "predicate")
     msg = only_problem(tiny)
     assert msg.startswith(f"{CLAIMS}:{line}: ")
     assert "cannot use 'causes'" in msg
@@ -181,7 +201,7 @@ def test_hedged_claim_cannot_use_causes(tiny):
 
 def test_negated_without_negation_words(tiny):
     tiny.edit(CLAIMS, "    negation: not always caused by\n", "")
-    line = tiny.line_of(CLAIMS, "id: fatigue-not-always-caused-by-anemia")
+    line = field_line(tiny, "fatigue-not-always-caused-by-anemia", "negated")
     msg = only_problem(tiny)
     assert msg.startswith(f"{CLAIMS}:{line}: ")
     assert "negated: true needs the negating words" in msg
@@ -189,7 +209,7 @@ def test_negated_without_negation_words(tiny):
 
 def test_qualifier_not_verbatim_in_the_quotes(tiny):
     tiny.edit(CLAIMS, "condition: particularly when it leads to anemia", "condition: particularly in adults")
-    line = tiny.line_of(CLAIMS, "id: iron-deficiency-may-cause-fatigue")
+    line = field_line(tiny, "iron-deficiency-may-cause-fatigue", "condition")
     msg = only_problem(tiny)
     assert msg.startswith(f"{CLAIMS}:{line}: ")
     assert "condition 'particularly in adults' is not in any of the claim's quotes" in msg
@@ -466,7 +486,7 @@ def test_xref_problems_are_listed_with_the_other_problems(tiny):
     xref = f"{ENTITIES}:{tiny.line_of(ENTITIES, 'HP:9999999')}: HP:9999999 is not in HPO"
     entity_type = f"{ENTITIES}:{tiny.line_of(ENTITIES, 'id: complete_blood_count')}: entity 'complete_blood_count'"
     claim_id = "iron-deficiency-causes-anemia"
-    claim = f"{CLAIMS}:{tiny.line_of(CLAIMS, f'id: {claim_id}')}: claim '{claim_id}'"
+    claim = f"{CLAIMS}:{field_line(tiny, claim_id, 'subject')}: claim '{claim_id}'"
     assert any(p.startswith(xref) for p in problems), problems
     assert any(p.startswith(entity_type) and "LabTest" in p for p in problems), problems
     assert any(p.startswith(claim) and "iron_deficency" in p for p in problems), problems

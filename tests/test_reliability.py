@@ -524,7 +524,7 @@ FAULTS = {
     "unknown entity": Fault("data/claims.yaml",
                             "    subject: anemia\n    predicate: mayCause\n    object: muscle_cramp",
                             "    subject: anaemia_typo\n    predicate: mayCause\n    object: muscle_cramp",
-                            "id: anemia-may-cause-muscle-cramping", "not an entity"),
+                            "subject: anaemia_typo", "not an entity"),  # the field's line
     "quote not in the article": Fault("data/claims.yaml", QUOTE, QUOTE.replace("worsen peripheral neuropathy",
                                                                                "worsen peripheral neuropathies"),
                                       "worsen peripheral neuropathies", "not in the article"),

@@ -357,34 +357,38 @@ def _check_triple(claim: Claim, by_id: dict[str, Entity], vocab: Vocabulary, rep
     pred = vocab.predicates.get(claim.predicate)
     if pred is None:
         report(f"predicate '{claim.predicate}' is not a claim predicate of the ontology"
-               f"{_suggest(claim.predicate, vocab.predicates)}")
+               f"{_suggest(claim.predicate, vocab.predicates) or '; they are: ' + ', '.join(sorted(vocab.predicates))}",
+               claim.line_at("predicate"))
     for role in ("subject", "object"):
         eid = getattr(claim, role)
         entity = by_id.get(eid)
         if entity is None:
-            report(f"{role} '{eid}' is not an entity of entities.yaml{_suggest(eid, by_id)}")
+            report(f"{role} '{eid}' is not an entity of entities.yaml{_suggest(eid, by_id)}", claim.line_at(role))
             continue
         needed = None if pred is None else (pred.domain if role == "subject" else pred.range)
         if needed and not vocab.is_subclass(entity.type, needed):
-            report(f"{role} '{eid}' is a {entity.type}, but '{claim.predicate}' needs a {needed} as {role}")
+            report(f"{role} '{eid}' is a {entity.type}, but '{claim.predicate}' needs a {needed} as {role}",
+                   claim.line_at(role))
     for eid in claim.population:
         if eid not in by_id:
-            report(f"population entity '{eid}' does not exist{_suggest(eid, by_id)}")
+            report(f"population entity '{eid}' does not exist{_suggest(eid, by_id)}", claim.line_at("population"))
 
 
 def _check_qualifiers(claim: Claim, report: Any) -> None:
     """Hedges, negations and every qualifier text must be consistent and verbatim from the claim's quotes."""
     q: Qualifiers = claim.qualifiers
     if q.certainty is Certainty.POSSIBLE and not q.hedge:
-        report("certainty 'possible' needs the hedge words (hedge: may / can / ...)")
+        report("certainty 'possible' needs the hedge words (hedge: may / can / ...)", claim.line_at("certainty"))
     if q.hedge and q.certainty is Certainty.ASSERTED:
-        report(f"hedge '{q.hedge}' is given but certainty is 'asserted'; set certainty: possible (or strong)")
+        report(f"hedge '{q.hedge}' is given but certainty is 'asserted'; set certainty: possible (or strong)",
+               claim.line_at("hedge"))
     if claim.predicate == "causes" and q.certainty is Certainty.POSSIBLE:
-        report("a hedged claim cannot use 'causes'; use 'mayCause' so the edge does not read as established")
+        report("a hedged claim cannot use 'causes'; use 'mayCause' so the edge does not read as established",
+               claim.line_at("predicate"))
     if q.negated and not q.negation:
-        report("negated: true needs the negating words (negation: ...)")
+        report("negated: true needs the negating words (negation: ...)", claim.line_at("negated"))
     if q.negation and not q.negated:
-        report("negation words are given but negated is not true")
+        report("negation words are given but negated is not true", claim.line_at("negation"))
     quotes = [normalise(x.text) for x in claim.evidence]
     values = {name: getattr(q, name) for name in Qualifiers.TEXT_FIELDS}
     if q.threshold is not None:
@@ -392,7 +396,7 @@ def _check_qualifiers(claim: Claim, report: Any) -> None:
     for name, value in values.items():
         if value and not any(normalise(value) in text for text in quotes):
             report(f"{name} {value!r} is not in any of the claim's quotes; qualifiers must be the article's "
-                   f"own words")
+                   f"own words", claim.line_at(name.split(".")[0]))
 
 
 # --- coverage and the whole step -------------------------------------------------------------------

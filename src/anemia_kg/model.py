@@ -7,6 +7,7 @@ change what an earlier step produced; each remembers the file line it came from 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -201,6 +202,13 @@ class Claim:
     population: tuple[str, ...] = ()  # entity ids of the patients the claim is about: "patients with diabetes"
     note: str | None = None  # curator's note: editorial, never emitted as a fact
     line: int = 0
+    # The line of each field as written ("predicate": 61): a problem with one field is reported there, not at
+    # the claim's first line, which may be many lines above it.
+    field_lines: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
+
+    def line_at(self, name: str) -> int:
+        """The line of field ``name`` in the curated file, else the claim's own line."""
+        return self.field_lines.get(name, self.line)
 
 
 @dataclass(frozen=True)

@@ -180,6 +180,7 @@ def to_claim(rec: ClaimIn, raw: dict[str, Any]) -> Claim:
     return Claim(
         id=rec.id, subject=rec.subject, predicate=rec.predicate, object=rec.object, qualifiers=qualifiers,
         evidence=quotes, population=tuple(rec.population), note=rec.note, line=line_of(raw),
+        field_lines=dict(raw.get(LINES, {})),
     )
 
 
