@@ -96,7 +96,7 @@ def test_validate_passes_on_real_data_and_writes_nothing(real_validate):
 def test_validate_fails_on_broken_real_data(real_project):
     triple = "\n    predicate: causes\n    object: peripheral_demyelination"
     real_project.edit(CLAIMS, f"subject: vitamin_b12_deficiency{triple}", f"subject: vitamin_b12_deficency{triple}")
-    line = real_project.line_of(CLAIMS, "id: b12-deficiency-causes-peripheral-demyelination")
+    line = real_project.line_of(CLAIMS, "subject: vitamin_b12_deficency")  # the wrong field's own line
     result = invoke(real_project.root, "validate")
     clean_exit(result, 1)
     err = squash(result.stderr)
