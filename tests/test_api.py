@@ -125,7 +125,13 @@ def test_bad_path_parameters_are_422(client: TestClient, params: dict[str, Any])
 
 
 def test_paths_unknown_entity_is_404_and_no_path_is_empty(client: TestClient) -> None:
-    assert "unknown entity" in get(client, "/api/paths", 404, source="nothing here", target="joint pain")["detail"]
+    assert get(client, "/api/paths", 404, source="nothing here", target="joint pain")["detail"].startswith(
+        "source: unknown entity 'nothing here'")
+    wrong_target = get(client, "/api/paths", 404, source="anemia", target="joint pian")  # which one was wrong
+    assert wrong_target["detail"].startswith("target: unknown entity 'joint pian'")
+    assert wrong_target["suggestions"][0] == "joint_pain"
+    assert get(client, "/api/explain", 404, finding="nothing here")["detail"].startswith(
+        "finding: unknown entity 'nothing here'")
     none = get(client, "/api/paths", source="joint pain", target="vitamin B12 deficiency")
     assert none["paths"] == [] and none["source"]["id"] == "joint_pain"
 

@@ -3,9 +3,10 @@
 * **The HTTP API.** schemathesis loads ``/openapi.json`` from a real ``anemia-kg serve`` (the tiny built
   project, on a free loopback port) and sends every operation valid and invalid data (positive and negative
   generation modes, a bounded number of examples each). No answer may be a 5xx, and every answer must conform
-  to what the schema says (status code, content type, headers, body schema). The schema's answers are
-  declared as free-form objects (the routes return ``dict[str, Any]``), so their bodies are checked as far as
-  that goes; statuses, content types and ``/sparql``'s parameters and formats are declared and checked.
+  to what the schema says (status code, content type, headers, body schema). The JSON routes' 200 answers are
+  declared by the models of ``anemia_kg.api.schemas``, closed objects (every key, its type, whether it may be
+  null or left out, no other key), so each body is checked key by key; error answers are checked against
+  ``ErrorBody``; statuses, content types and ``/sparql``'s parameters and formats are declared and checked.
 * **The article parser and the YAML readers.** hypothesis feeds ``parse_article``/``load_article``,
   ``load_yaml`` and ``read_claims`` arbitrary text, article-shaped and YAML-shaped text and mutations of the
   tiny fixture project: each either reads it or raises the project's own error whose problems name the file
@@ -115,9 +116,10 @@ def test_schema_declares_every_parameter_format_and_error(api_schema: schemathes
     assert sparql["get"]["operationId"] != sparql["post"]["operationId"]
     entity = raw["paths"]["/api/entities/{entity_id}"]["get"]
     assert {"404", "413", "414", "422", "431", "503"} <= set(entity["responses"])
-    # still free-form: the JSON routes return dict[str, Any], so their 200 bodies are checked only as objects
+    # the JSON routes' 200 answers are their models, closed objects: every key of a body is checked
     body = entity["responses"]["200"]["content"]["application/json"]["schema"]
-    assert body.get("additionalProperties") is True and "properties" not in body
+    assert body["$ref"] == "#/components/schemas/EntityAnswer"
+    assert raw["components"]["schemas"]["EntityAnswer"]["additionalProperties"] is False
 
 
 # --- the article parser ---------------------------------------------------------------------------------------

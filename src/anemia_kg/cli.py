@@ -474,7 +474,7 @@ def explain(
         e = k.resolve(finding)
         graph = build_graph(k, "causal")
         tree = explain_finding(graph, e.id, max_hops=max_hops) if e.id in graph else {
-            "finding": e.brief(), "causes": [], "omitted": []}
+            "finding": e.to_dict(), "causes": [], "omitted": []}
     if as_json:
         _print_json(tree)
         return

@@ -108,7 +108,8 @@ class Services:
                 # (that was the API's p99: 30-35 ms against a p50 of 3 ms at 4 connections; 6 ms after).
                 gc.collect()
                 gc.freeze()
-                self._model, self._error, self.model_source = model, None, source
+                # model_source first: /health answers once _model is set, and must never see it unset
+                self.model_source, self._error, self._model = source, None, model
                 log.info("knowledge model read from the %s in %.2f s", source, time.monotonic() - started)
             return self._model
 
