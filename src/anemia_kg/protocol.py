@@ -17,6 +17,7 @@ from functools import lru_cache
 
 import pyoxigraph as ox
 
+from .namespaces import PREFIX_IRIS
 from .results import serialize_triples
 
 SD = "http://www.w3.org/ns/sparql-service-description#"
@@ -94,6 +95,17 @@ class QueryInfo:
         if self.operators > MAX_OPERATORS:
             return f"the query has {self.operators} operators; at most {MAX_OPERATORS} are accepted"
         return None
+
+    @property
+    def refusal(self) -> str | None:
+        """Why the query must never reach an engine, or None: ``SERVICE`` would make the engine connect to
+        another host, an update would change the data, and :attr:`too_complex` would crash the parser. The
+        executors and ``anemia-kg query`` refuse with these words (the endpoint says more, with 403s)."""
+        if self.uses_service:
+            return "SERVICE (federated query) is not allowed: this endpoint never contacts other hosts"
+        if self.is_update:
+            return "this endpoint is read-only: SPARQL Update is not accepted"
+        return self.too_complex
 
 
 @dataclass(frozen=True)
@@ -509,3 +521,31 @@ def parse_graph_uris(values: Sequence[str], known: Sequence[str], param: str) ->
         if iri not in chosen:
             chosen.append(iri)
     return chosen
+
+
+_UNKNOWN_PREFIX = re.compile(r"^error at (\d+):(\d+): .*\bPrefix not found\b", re.DOTALL)
+_PREFIXED_NAME_END = re.compile(r"([^\W\d][\w.\-\u00b7]*)?:\S*$")
+
+
+def syntax_message(sparql: str, message: str) -> str:
+    """The parser's message, with an undeclared prefix named: pyoxigraph reports one as a list of the character
+    classes it expected ("expected one of Prefix not found, ['%'], ['-' | '0' ..= '9' ..."), at the end of the
+    prefixed name, which a person cannot act on.
+
+    >>> syntax_message("SELECT * WHERE { ?s foo:bar ?o }",
+    ...                "error at 1:28: expected one of Prefix not found, ['%']")  # doctest: +ELLIPSIS
+    "error at 1:28: unknown prefix 'foo:'; declare it (PREFIX foo: <...>) or use a predeclared one: ..."
+    """
+    found = _UNKNOWN_PREFIX.match(message)
+    if not found:
+        return message
+    line, column = int(found.group(1)), int(found.group(2))
+    lines = sparql.splitlines()
+    if not 1 <= line <= len(lines):
+        return message
+    name = _PREFIXED_NAME_END.search(lines[line - 1][:column - 1])
+    if not name:
+        return message
+    prefix = name.group(1) or ""
+    return (f"error at {line}:{column}: unknown prefix '{prefix}:'; declare it (PREFIX {prefix}: <...>) or use "
+            f"a predeclared one: {', '.join(sorted(dict(PREFIX_IRIS)))}")

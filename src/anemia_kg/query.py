@@ -12,6 +12,7 @@ from importlib import resources
 import pyoxigraph as ox
 
 from .namespaces import PREFIX_IRIS
+from .protocol import inspect_query, syntax_message
 from .results import serialize_triples
 
 RESULT_FORMATS = {
@@ -44,17 +45,14 @@ def prefix_map() -> dict[str, str]:
 def run(store: ox.Store, sparql: str) -> ox.QuerySolutions | ox.QueryBoolean | ox.QueryTriples:
     """Evaluate a query over the union of all graphs; syntax errors become QueryError.
 
-    The query is checked as the server checks it first (:func:`anemia_kg.executor.check_query`): an update is
-    refused rather than reported as a parse error, ``SERVICE`` would make the engine connect to another host,
-    and brackets nested thousands deep overflow the parser's stack, which would end this process with a
+    The query is refused as the server's executors refuse it (``QueryInfo.refusal``): an update is refused
+    rather than reported as a parse error, ``SERVICE`` would make the engine connect to another host, and
+    brackets nested thousands deep overflow the parser's stack, which would end this process with a
     segmentation fault instead of a message.
     """
-    from .executor.common import ExecutorError, check_query, syntax_message  # the CLI's only use of serving
-
-    try:
-        check_query(sparql)
-    except ExecutorError as exc:
-        raise QueryError(str(exc)) from None
+    refusal = inspect_query(sparql).refusal
+    if refusal:
+        raise QueryError(refusal)
     try:
         return store.query(sparql, prefixes=prefix_map(), use_default_graph_as_union=True)
     except SyntaxError as exc:

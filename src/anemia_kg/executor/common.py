@@ -9,7 +9,6 @@ embedded store's JSON answers by pyoxigraph's writer, which writes the same byte
 from __future__ import annotations
 
 import itertools
-import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -101,41 +100,9 @@ class Executor(Protocol):
 def check_query(sparql: str) -> QueryInfo:
     """Refuse what must never run here, before any engine sees it (the endpoint checks too: defence in depth)."""
     info = inspect_query(sparql)
-    if info.uses_service:
-        raise QuerySyntaxError("SERVICE (federated query) is not allowed: this endpoint never contacts other hosts")
-    if info.is_update:
-        raise QuerySyntaxError("this endpoint is read-only: SPARQL Update is not accepted")
-    if info.too_complex:  # the parser would overflow its stack and take the worker down with it
-        raise QuerySyntaxError(info.too_complex)
+    if info.refusal:
+        raise QuerySyntaxError(info.refusal)
     return info
-
-
-_UNKNOWN_PREFIX = re.compile(r"^error at (\d+):(\d+): .*\bPrefix not found\b", re.DOTALL)
-_PREFIXED_NAME_END = re.compile(r"([^\W\d][\w.\-\u00b7]*)?:\S*$")
-
-
-def syntax_message(sparql: str, message: str) -> str:
-    """The parser's message, with an undeclared prefix named: pyoxigraph reports one as a list of the character
-    classes it expected ("expected one of Prefix not found, ['%'], ['-' | '0' ..= '9' ..."), at the end of the
-    prefixed name, which a person cannot act on.
-
-    >>> syntax_message("SELECT * WHERE { ?s foo:bar ?o }",
-    ...                "error at 1:28: expected one of Prefix not found, ['%']")  # doctest: +ELLIPSIS
-    "error at 1:28: unknown prefix 'foo:'; declare it (PREFIX foo: <...>) or use a predeclared one: ..."
-    """
-    found = _UNKNOWN_PREFIX.match(message)
-    if not found:
-        return message
-    line, column = int(found.group(1)), int(found.group(2))
-    lines = sparql.splitlines()
-    if not 1 <= line <= len(lines):
-        return message
-    name = _PREFIXED_NAME_END.search(lines[line - 1][:column - 1])
-    if not name:
-        return message
-    prefix = name.group(1) or ""
-    return (f"error at {line}:{column}: unknown prefix '{prefix}:'; declare it (PREFIX {prefix}: <...>) or use "
-            f"a predeclared one: {', '.join(sorted(PREFIX_MAP))}")
 
 
 def _check_graphs(graphs: Sequence[str] | None) -> list[str] | None:

@@ -47,6 +47,7 @@ from typing import Any, cast
 
 import pyoxigraph as ox
 
+from ..protocol import syntax_message
 from .common import (
     PREFIX_MAP,
     ExecutorError,
@@ -61,7 +62,6 @@ from .common import (
     check_query,
     render,
     rows_of,
-    syntax_message,
 )
 
 log = logging.getLogger(__name__)
