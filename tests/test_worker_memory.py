@@ -8,6 +8,7 @@ article's build. Every wait is bounded; durations are only generous upper bounds
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -101,6 +102,16 @@ def test_workers_are_what_the_out_of_memory_killer_takes_first(limited: Embedded
     for pid in limited.worker_pids:
         assert Path(f"/proc/{pid}/oom_score_adj").read_text().strip() == str(OOM_SCORE_ADJ)
     assert int(Path("/proc/self/oom_score_adj").read_text()) < OOM_SCORE_ADJ  # the server's own is untouched
+
+
+def test_workers_do_not_preempt_the_event_loop_that_wakes_them(limited: EmbeddedExecutor) -> None:
+    """Workers run as SCHED_BATCH (no wake-up preemption; docs/benchmarks.md), the server itself as before."""
+    assert limited.worker_pids
+    for pid in limited.worker_pids:
+        assert os.sched_getscheduler(pid) == os.SCHED_BATCH
+        for thread in Path(f"/proc/{pid}/task").iterdir():  # the threads pyoxigraph started inherit it
+            assert os.sched_getscheduler(int(thread.name)) == os.SCHED_BATCH
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER
 
 
 def test_a_negative_limit_is_refused(big: Path) -> None:
