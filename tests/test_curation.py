@@ -228,6 +228,21 @@ def test_yaml_syntax_error_names_the_line(tiny):
     assert "YAML syntax error" in msg
 
 
+@pytest.mark.parametrize(("old", "new", "words"), [
+    ("    object: anemia\n", "    object anemia\n", "could not find expected ':'"),  # a key without its colon
+    ("    object: anemia\n", "    object: [anemia\n", "while parsing a flow sequence"),  # a bracket never closed
+])
+def test_a_token_left_open_is_named_on_the_line_it_begins(tiny, old, new, words):
+    """PyYAML notices these a line or more later; the message names the line to fix and says where it noticed."""
+    tiny.edit(CLAIMS, old, new)
+    line = tiny.line_of(CLAIMS, new.strip().splitlines()[0])
+    msg = only_problem(tiny)
+    assert msg.startswith(f"{CLAIMS}:{line}: YAML syntax error: ")
+    assert words in msg
+    noticed = int(re.search(r"\(on line (\d+)\)", msg).group(1))
+    assert noticed > line
+
+
 def test_duplicate_yaml_key(tiny):
     tiny.edit(CLAIMS, "    object: anemia\n", "    object: anemia\n    object: fatigue\n")
     first = tiny.line_of(CLAIMS, "    object: anemia")

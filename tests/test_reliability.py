@@ -517,7 +517,8 @@ class Fault:
 
 FAULTS = {
     "claims syntax error": Fault("data/claims.yaml", "  - id: anemia-may-cause-muscle-cramping\n",
-                                 "  - id: [anemia-may-cause-muscle-cramping\n", "subject: anemia", "YAML syntax error"),
+                                 "  - id: [anemia-may-cause-muscle-cramping\n", "id: [anemia-may-cause-muscle-cramping",
+                                 "YAML syntax error"),
     "duplicate claim id": Fault("data/claims.yaml", "  - id: anemia-may-exacerbate-muscle-cramping\n",
                                 "  - id: anemia-may-cause-muscle-cramping\n", "id: anemia-may-cause-muscle-cramping",
                                 "already used", occurrence=2),

@@ -55,6 +55,24 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode, deep: bool =
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
+def _syntax_problem(name: str, exc: yaml.MarkedYAMLError) -> Problem:
+    """The line to fix for a YAML syntax error, and what is wrong there.
+
+    PyYAML marks where it gave up (``problem_mark``). For a token or a bracket left open (a key without its colon,
+    ``[`` without ``]``, a quote that runs to the end of the file) that is a later line, often the next one, and
+    the line to fix is where the token or bracket began (``context_mark``); the message then names both. (A
+    quote left open that a later quote closes is only noticed as what follows that one.) Otherwise (a stray
+    ``: `` in a value, an indentation that ends a block) the problem's own line is the one.
+    """
+    context, problem = exc.context_mark, exc.problem_mark
+    opened = context is not None and (exc.context or "").startswith(("while scanning", "while parsing a flow"))
+    mark = context if opened else (problem or context)
+    what = " ".join(x for x in (exc.context, exc.problem) if x)
+    if opened and problem is not None and context is not None and problem.line != context.line:
+        what += f" (on line {problem.line + 1})"
+    return Problem(name, mark.line + 1 if mark else 0, f"YAML syntax error: {what}")
+
+
 def load_yaml(path: Path, label: str | None = None) -> Any:
     """Parse ``path``; a missing file or a syntax error becomes a YamlError naming file and line."""
     name = label or str(path)
@@ -67,10 +85,7 @@ def load_yaml(path: Path, label: str | None = None) -> Any:
     try:
         return yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 0
-        what = " ".join(x for x in (exc.context, exc.problem) if x)
-        raise YamlError([Problem(name, line, f"YAML syntax error: {what}")]) from None
+        raise YamlError([_syntax_problem(name, exc)]) from None
     except yaml.reader.ReaderError as exc:  # a character YAML does not allow (NUL, most control characters)
         line = text.count("\n", 0, max(0, exc.position)) + 1
         code = ord(exc.character) if isinstance(exc.character, str) else int(exc.character)
