@@ -6,6 +6,7 @@ Every wait is bounded; timings are only checked against generous upper bounds th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -425,6 +426,64 @@ def test_a_worker_that_dies_is_replaced(nquads: Path) -> None:
         assert solutions(ex.execute(LABELS, media="json"))[0]["label"] == "anemia"  # on a fresh worker
         assert wait_until(lambda: len(ex.worker_pids) == 2 and not set(ex.worker_pids) & set(both))
         assert count(ex) == QUADS
+
+
+# A server process, as small as it gets: two workers, one of them busy with a query that runs for hours.
+SERVER_SCRIPT = """
+import sys
+from anemia_kg.executor import EmbeddedExecutor
+
+if __name__ == "__main__":
+    executor = EmbeddedExecutor(sys.argv[1], workers=2, timeout=3600, query_memory=0)
+    executor.wait_ready(60)
+    print(*executor.worker_pids, flush=True)
+    executor.execute("SELECT (COUNT(*) AS ?n) WHERE { ?a ?p ?b . ?c ?q ?d . ?e ?r ?f }", media="json")
+"""
+
+
+def _gone(pid: int) -> bool:
+    """No such process, or one that has ended and waits to be reaped (a zombie)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in "ZX"
+    except (OSError, IndexError):
+        return True
+
+
+def _cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def test_workers_have_sessions_of_their_own_and_die_with_the_server_however_it_ends(tmp_path: Path) -> None:
+    """Each worker runs in a session of its own (Linux schedules sessions as groups: docs/benchmarks.md), so a
+    signal to the server's process group no longer reaches it; the kernel kills it when the server ends instead.
+    Here the server process alone gets SIGKILL, with one worker idle and the other in the middle of a query
+    that would run for hours: both are gone within seconds."""
+    big = write_big_dataset(tmp_path)
+    script = tmp_path / "server.py"
+    script.write_text(SERVER_SCRIPT, encoding="utf-8")
+    process = subprocess.Popen([sys.executable, str(script), str(big)], stdout=subprocess.PIPE, text=True,
+                               stdin=subprocess.DEVNULL, start_new_session=True)
+    pids: list[int] = []
+    try:
+        assert process.stdout is not None
+        pids = [int(pid) for pid in process.stdout.readline().split()]
+        assert len(pids) == 2, "the server script did not start its workers"
+        for pid in pids:
+            assert os.getsid(pid) == pid  # a session (and process group) of its own
+            assert os.getsid(pid) != os.getsid(process.pid)
+        before = {pid: _cpu_ticks(pid) for pid in pids}
+        assert wait_until(lambda: any(_cpu_ticks(pid) > before[pid] + 20 for pid in pids), 30)  # one is computing
+        process.kill()  # the server alone: its process group is not signalled
+        process.wait(30)
+        assert wait_until(lambda: all(_gone(pid) for pid in pids), 15), "a worker outlived its server"
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(30)
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def test_a_replacement_worker_loads_the_dataset_even_after_its_file_was_deleted(tmp_path: Path) -> None:

@@ -69,6 +69,7 @@ log = logging.getLogger(__name__)
 WATCH_SECONDS = 0.5  # how often the watcher re-reads the set of workers
 MEMORY_POLL_SECONDS = 0.1  # how often the memory guard reads the workers' resident memory
 OOM_SCORE_ADJ = 500  # a worker is what the kernel's out-of-memory killer should take first (see _serve)
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when the thread that started it ends (<linux/prctl.h>)
 
 
 def _dataset(own: bool, default_graphs: list[str] | None, named_graphs: list[str] | None) -> dict[str, Any]:
@@ -118,17 +119,19 @@ def _prefixes_named(sparql: str) -> dict[str, str] | None:
     return named or None
 
 
-def _serve(conn: Connection, source: str, kind: str, started: Any, name: str) -> None:
+def _serve(conn: Connection, source: str, kind: str, started: Any, name: str, server: int) -> None:
     """A worker process: load the dataset, say ready, then answer requests until the pipe closes.
 
     ``started`` is the shared ``ctypes`` word where the worker notes the ``seq`` of the request it took;
-    ``name`` is the dataset's path as the user knows it (``source`` may be a descriptor's, see ``_pin``)."""
+    ``name`` is the dataset's path as the user knows it (``source`` may be a descriptor's, see ``_pin``);
+    ``server`` is the process id of the server that started it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is for the parent, which kills the workers
     # Should the machine run out of memory all the same (no limit set, or faster than the guard looks), a worker
     # is what the kernel kills first, not the server or another program: a worker is replaced in a second.
     with contextlib.suppress(OSError):  # not Linux
         Path("/proc/self/oom_score_adj").write_text(str(OOM_SCORE_ADJ))
     _no_wakeup_preemption()
+    _own_session(server)
     try:
         if kind == "disk":
             store = ox.Store.read_only(source)
@@ -170,6 +173,35 @@ def _no_wakeup_preemption() -> None:
     """
     with contextlib.suppress(AttributeError, OSError):  # not Linux
         os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+
+
+def _own_session(server: int) -> None:
+    """Move this worker to a session of its own, and make sure it dies with the server all the same.
+
+    Linux schedules each session as one group (autogroups, on by default): the CPU is shared fairly between
+    groups first, and a group's share on each core follows where its processes ran lately. In the server's
+    session, a worker woken on the other core got the small share its group had there, behind the client's
+    group: with the server started in a session of its own (as a service is, and as the benchmark starts it),
+    5,400-5,600 requests/s on the one-join query at article scale; with each worker in its own session,
+    7,200-7,400, as fast as when everything shared one session (docs/benchmarks.md).
+
+    A worker in another session has also left the server's process group, so stopping that group (Ctrl+C in
+    a terminal, ``kill -- -PGID``, a test harness) no longer reaches it. So the kernel is first asked to
+    SIGKILL the worker when the thread that started it ends (``PR_SET_PDEATHSIG``; the executor starts every
+    worker from one thread that lives as long as it does), which holds however the server ends, even
+    ``kill -9``; a worker whose server is already gone exits; and where that request fails (not Linux), the
+    worker stays in the server's session.
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            return
+    except (OSError, AttributeError):  # no C library to load, or no prctl in it
+        return
+    if os.getppid() != server:  # the server ended before the request above took effect
+        os._exit(0)
+    with contextlib.suppress(OSError):
+        os.setsid()
 
 
 def _send(conn: Connection, message: Any) -> None:
@@ -252,6 +284,9 @@ class EmbeddedExecutor(_Reads):
         self.timeout, self.max_rows, self.size, self.query_memory = timeout, max_rows, workers, query_memory
         self._startup_timeout = startup_timeout
         self._ctx = multiprocessing.get_context("spawn")
+        # Every worker is started from this one thread, which lives until close(): a worker dies when the thread
+        # that started it ends (see _own_session), and _start_one's threads end once their worker is ready.
+        self._spawner = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="anemia-kg-worker-spawn")
         # Last in, first out: one request at a time then always goes to the same worker, whose copy of the data is
         # still in the CPU caches. Taken in turns, each query met a cold copy: 4.1-4.8 ms instead of 2.9 ms
         # for the evidence query at 1,000,000 triples with two in-memory workers (bench/queries/03-evidence.rq).
@@ -642,12 +677,12 @@ class EmbeddedExecutor(_Reads):
                 return None
             parent, child = self._ctx.Pipe()
             started = self._ctx.RawValue(ctypes.c_longlong, 0)  # no lock: one writer, read after it died
-            process = self._ctx.Process(target=_serve, args=(child, *self._source, started, str(self.source)),
-                                        name="anemia-kg-query", daemon=True)
+            process = self._ctx.Process(target=_serve, name="anemia-kg-query", daemon=True,
+                                        args=(child, *self._source, started, str(self.source), os.getpid()))
             worker = _Worker(process, parent, started)
             self._workers.add(worker)
         try:
-            process.start()
+            self._spawner.submit(process.start).result()
         except BaseException:
             with self._cond:
                 self._workers.discard(worker)
@@ -683,6 +718,7 @@ class EmbeddedExecutor(_Reads):
             self._cond.notify_all()
         for worker in workers:
             _kill(worker)
+        self._spawner.shutdown(wait=False)
         pinned, self._pinned = self._pinned, None
         if pinned is not None:
             with contextlib.suppress(OSError):
