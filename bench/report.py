@@ -122,13 +122,19 @@ def api_table(corpus: dict[str, Any]) -> list[str]:
 def inprocess_table(corpus: dict[str, Any]) -> list[str]:
     """Each query's median alone: in-process pyoxigraph vs each server over HTTP (one connection)."""
     servers = [s for s in corpus["servers"] if "requests" in s]
-    ours = [s for s in servers if s["name"].startswith(OURS) and "cache" not in s["name"]]
-    lines = ["| query | pyoxigraph in-process ms | " + " | ".join(f"{s['name']} ms" for s in servers)
+    ours = [s for s in servers if s["name"].startswith(OURS)]  # with the cache too: it is on by default
+    floor = corpus.get("http_floor_ms") or {}  # runs before bench/floor.py have none
+    lines = ["| query | pyoxigraph in-process ms | 1.5 x in-process ms" + (" | HTTP, no work ms" if floor else "")
+             + " | " + " | ".join(f"{s['name']} ms" for s in servers)
              + "".join(f" | {s['name']} / in-process" for s in ours) + " |",
-             "|" + "---|" * (len(servers) + len(ours) + 2)]
+             "|" + "---|" * (len(servers) + len(ours) + 3 + bool(floor))]
     for name in _sparql_names(corpus):
         base = corpus["inprocess_ms"][name]
-        cells = [_fmt(s["requests"].get(name, {}).get("sequential_ms"), 2) for s in servers]
+        cells = [f"{1.5 * base:.2f}"]
+        if floor:
+            below = name in floor and 1.5 * base < floor[name]  # no server reached over HTTP can be that fast
+            cells.append(_fmt(floor.get(name), 2) + (" (more than 1.5 x)" if below else ""))
+        cells += [_fmt(s["requests"].get(name, {}).get("sequential_ms"), 2) for s in servers]
         cells += [_ratio(s["requests"].get(name, {}).get("sequential_ms") or float("nan"), base) for s in ours]
         lines.append(f"| {name} | {base:.2f} | " + " | ".join(cells) + " |")
     return lines
@@ -179,8 +185,7 @@ def render(results: dict[str, Any], source: str) -> str:
         "",
         "Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()) + ".",
         "",
-        f"Load: {s['client']}, {s['connections']} connections, {s['duration']:g} s per request and server; medians "
-        f"of up to {s['repeat']} requests one at a time; a request slower than {s['slow']:g} s is not loaded.",
+        _load_settings(s),
         "",
     ]
     for c in results["corpora"]:
@@ -194,6 +199,21 @@ def render(results: dict[str, Any], source: str) -> str:
     out += ["### Start-up and memory", ""] + startup_table(results) + [""]
     out += ["### Build, load and path search against corpus size", ""] + scaling_table(results) + [""]
     return "\n".join(out)
+
+
+def _load_settings(s: dict[str, Any]) -> str:
+    if "rounds" not in s:  # runs before the servers took turns: one server after the other
+        return (f"Load: {s['client']}, {s['connections']} connections, {s['duration']:g} s per request and server; "
+                f"medians of up to {s['repeat']} requests one at a time; a request slower than {s['slow']:g} s is "
+                "not loaded. Servers measured one after the other.")
+    rounds = f"{s['rounds']} round{'s' if s['rounds'] > 1 else ''}"
+    return (f"Load: {s['client']}, {s['connections']} connections, {rounds} of {s['duration']:g} s per "
+            f"request and server, the servers running side by side and taking turns request by request (the "
+            f"order rotating each round); each figure is the median over the rounds (load: of the rounds' "
+            f"throughputs and percentiles; alone: of the rounds' medians of up to {s['repeat']} requests one at a "
+            f"time). A request slower than {s['slow']:g} s is not loaded. \"HTTP, no work\" is bench/floor.py, a "
+            "server answering every request with the same bytes, timed one at a time in the same turns: the HTTP "
+            "round trip with this client alone.")
 
 
 def plot(results: dict[str, Any], path: Path) -> None:

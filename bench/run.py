@@ -1,10 +1,15 @@
 """The benchmark runner: ``python -m bench`` (see bench/README.md and docs/benchmarks.md).
 
 For each corpus size it generates (or reuses) a synthetic corpus built by the project's own build, computes
-every expected answer in-process with pyoxigraph, then starts each server in turn on loopback (never two at
-once), checks every answer against the expected one, drives each request with the same load
-(:mod:`bench.load`) and records throughput, p50/p99 latency, errors, start-up time and the peak memory of the
-server's whole process tree. Beside the servers it times the build, the loads and the path search in-process.
+every expected answer in-process with pyoxigraph, then starts the servers on loopback one after another (each
+start timed alone) and keeps them running side by side, idle but for the one being measured. Request by
+request, it checks every server's answer against the expected one, then over ``--rounds`` rounds the servers
+take turns: each is timed one request at a time and driven with the same load (:mod:`bench.load`). Taking
+turns matters on these machines, whose speed drifts by a third within an hour: measured one server after
+the other, minutes apart, a ratio between servers was partly the drift's. It records throughput, p50/p99
+latency, errors, start-up time and the peak memory of each server's whole process tree, and beside them the
+one-at-a-time time of a server that does no work (:mod:`bench.floor`), the HTTP round trip's own share. It
+also times the build, the loads and the path search in-process.
 Everything is bounded: request durations, timeouts, a per-request budget for the slowest peer. The results go
 to one JSON file; ``python -m bench.report`` turns that into docs/benchmarks.md and its plot.
 
@@ -25,6 +30,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -177,37 +183,91 @@ def pyoxigraph_memory(nquads: Path) -> float:
     return round(int(out.stdout.strip()) / 1024, 1)
 
 
-# --- one server -----------------------------------------------------------------------------------------------
+# --- the servers, side by side, measured in turns ------------------------------------------------------
 
 
-def measure_server(spec: servers.ServerSpec, requests: dict[str, tuple[str, dict[str, str]]],
-                   expected: dict[str, Any], args: argparse.Namespace, logs: Path,
-                   log: Callable[[str], None]) -> dict[str, Any]:
-    """Start ``spec``, check and load every request, stop it; its figures."""
-    result: dict[str, Any] = {"name": spec.name, "requests": {}}
-    with servers.running(spec, logs) as server:
-        result["startup_s"] = round(server.startup, 3)
-        result["ready_s"] = round(server.ready, 3)
-        result["idle_rss_mb"] = round(server.rss() / 2**20, 1)
-        log(f"  {spec.name}: first answer after {server.startup:.2f} s, everything after {server.ready:.2f} s, "
-            f"{result['idle_rss_mb']} MB")
-        with httpx.Client(timeout=args.slow) as client:
-            if spec.api:  # where the knowledge model came from: "snapshot" after the corpus's first start
-                result["model"] = client.get(spec.base + "/health").json().get("model")
-            for name, (path, params) in requests.items():
-                url = spec.base + path + ("?" + urlencode(params) if params else "")
-                headers = {"Accept": SPARQL_JSON} if path == "sparql" else {"Accept": "application/json"}
-                if path == "sparql":
-                    url = spec.sparql_url + "?" + urlencode(params)
-                entry = check_and_load(client, name, url, headers, expected[name], args, log)
-                result["requests"][name] = entry
-        result["peak_rss_mb"] = round(server.peak_rss / 2**20, 1)
-    return result
+@dataclass
+class Contender:
+    """A running server and what it has measured so far (``result`` goes into the results file as it is)."""
+
+    server: servers.Running
+    requests: dict[str, tuple[str, dict[str, str]]]
+    result: dict[str, Any]
 
 
-def check_and_load(client: httpx.Client, name: str, url: str, headers: dict[str, str], expected: Any,
-                   args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, Any]:
-    """Check one request's answer, then (if it is right and fast enough) load it and time it alone."""
+def start(spec: servers.ServerSpec, requests: dict[str, tuple[str, dict[str, str]]], stack: ExitStack,
+          logs: Path, log: Callable[[str], None]) -> Contender:
+    """Start ``spec`` (kept running until ``stack`` closes) and record its start-up figures."""
+    server = stack.enter_context(servers.running(spec, logs))
+    result: dict[str, Any] = {"name": spec.name, "requests": {}, "startup_s": round(server.startup, 3),
+                              "ready_s": round(server.ready, 3), "idle_rss_mb": round(server.rss() / 2**20, 1)}
+    if spec.api:  # where the knowledge model came from: "snapshot" after the corpus's first start
+        result["model"] = httpx.get(spec.base + "/health", timeout=30).json().get("model")
+    server.sampling.clear()  # sampled again while it is measured (see servers.Running)
+    log(f"  {spec.name}: first answer after {server.startup:.2f} s, everything after {server.ready:.2f} s, "
+        f"{result['idle_rss_mb']} MB")
+    return Contender(server, requests, result)
+
+
+def request_of(spec: servers.ServerSpec, path: str, params: dict[str, str]) -> tuple[str, dict[str, str]]:
+    """The URL and headers of one request to ``spec`` (SPARQL at the server's own endpoint path)."""
+    if path == "sparql":
+        return spec.sparql_url + "?" + urlencode(params), {"Accept": SPARQL_JSON}
+    return spec.base + path + ("?" + urlencode(params) if params else ""), {"Accept": "application/json"}
+
+
+def measure_in_turns(contenders: list[Contender], floor: servers.Running | None, expected: dict[str, Any],
+                     args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, float]:
+    """Every request on every server, the servers taking turns: the machine's drift falls on all of them.
+
+    For each request, each server's answer is checked first; then ``args.rounds`` rounds follow, in each of
+    which every server (in an order that rotates from round to round) is timed one request at a time and then
+    loaded for ``args.duration`` seconds. A server's figures are the medians over the rounds. ``floor`` (the
+    server doing no work) is timed one at a time beside them for each SPARQL request; its medians are returned.
+    """
+    names = list(dict.fromkeys(name for c in contenders for name in c.requests))
+    floor_ms: dict[str, float] = {}
+    with httpx.Client(timeout=args.slow) as client:
+        for name in names:
+            turns: list[tuple[Contender | None, str, dict[str, str], dict[str, Any]]] = []
+            for c in contenders:
+                if name not in c.requests:
+                    continue
+                url, headers = request_of(c.server.spec, *c.requests[name])
+                entry = check(client, name, url, headers, expected[name], args, log)
+                c.result["requests"][name] = entry
+                if entry["correct"] and "skipped" not in entry:
+                    entry["rounds"] = []
+                    turns.append((c, url, headers, entry))
+            path, params = next(c.requests[name] for c in contenders if name in c.requests)
+            floor_rounds: list[float] = []
+            if floor is not None and path == "sparql":
+                url, headers = request_of(floor.spec, path, params)
+                turns.append((None, url, headers, {"rounds": floor_rounds}))
+            for round_ in range(args.rounds):
+                shift = round_ % len(turns) if turns else 0
+                for who, url, headers, entry in turns[shift:] + turns[:shift]:
+                    if who is None:
+                        floor_rounds.append(sequential_median(url, headers, repeat=args.repeat,
+                                                              budget=args.duration, timeout=args.slow)[0])
+                        continue
+                    who.server.sampling.set()
+                    try:
+                        entry["rounds"].append(time_and_load(url, headers, entry, args))
+                    finally:
+                        who.server.sampling.clear()
+            for who, _, _, entry in turns:
+                if who is not None:
+                    summarise(entry)
+                    show(name, who.server.spec.name, entry, log)
+            if floor_rounds:
+                floor_ms[name] = round(statistics.median(floor_rounds), 3)
+    return floor_ms
+
+
+def check(client: httpx.Client, name: str, url: str, headers: dict[str, str], expected: Any,
+          args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, Any]:
+    """One request's answer against the expected one; an answer slower than half the load is not loaded."""
     started = time.perf_counter()
     try:
         response = client.get(url, headers=headers)
@@ -228,21 +288,50 @@ def check_and_load(client: httpx.Client, name: str, url: str, headers: dict[str,
         entry["sequential_ms"] = round(first * 1000, 1)
         entry["skipped"] = f"one answer takes {first:.1f} s: not loaded"
         log(f"    {name}: {first:.2f} s per answer; not loaded")
-        return entry
+    return entry
+
+
+def time_and_load(url: str, headers: dict[str, str], entry: dict[str, Any],
+                  args: argparse.Namespace) -> dict[str, Any]:
+    """One round of one request on one server: its median alone, then (if that allows) its load."""
     median, _count = sequential_median(url, headers, repeat=args.repeat, budget=args.duration, timeout=args.slow)
-    entry["sequential_ms"] = round(median, 3)
+    figures: dict[str, Any] = {"sequential_ms": round(median, 3)}
     if median / 1000 * args.connections > args.duration / 2:
         # the connections together could finish only a couple of answers in the load's time (or none: wrk
         # counts only those that end within it), which says nothing a single request does not
-        entry["skipped"] = f"one answer takes {median / 1000:.2f} s: not loaded with {args.connections} connections"
-        log(f"    {name}: {median:.1f} ms per answer; not loaded")
-        return entry
-    load: Load = run_load(url, headers, connections=args.connections, duration=args.duration,
-                          timeout=args.slow, client=args.client)
-    entry["load"] = load.to_dict()
-    log(f"    {name}: {load.throughput:8.1f} req/s  p50 {load.p50_ms:7.2f} ms  p99 {load.p99_ms:7.2f} ms  "
-        f"errors {load.errors}  (alone: {median:.2f} ms)")
-    return entry
+        entry["skipped"] = (f"one answer takes {median / 1000:.2f} s: not loaded with {args.connections} "
+                            "connections")
+    elif "skipped" not in entry:  # a round before found it too slow to load: later rounds time it alone only
+        load: Load = run_load(url, headers, connections=args.connections, duration=args.duration,
+                              timeout=args.slow, client=args.client)
+        figures["load"] = load.to_dict()
+    return figures
+
+
+def summarise(entry: dict[str, Any]) -> None:
+    """A request's figures over its rounds: medians of the medians and of the loads, errors and requests summed.
+
+    A request found too slow to load in some round is reported as not loaded at all, its other rounds' loads
+    kept in ``rounds`` only."""
+    rounds = entry["rounds"]
+    entry["sequential_ms"] = round(statistics.median(r["sequential_ms"] for r in rounds), 3)
+    loads = [r["load"] for r in rounds if "load" in r]
+    if loads and "skipped" not in entry:
+        entry["load"] = {"client": loads[0]["client"], "connections": loads[0]["connections"],
+                         "duration": round(sum(load["duration"] for load in loads), 3),
+                         "requests": sum(load["requests"] for load in loads),
+                         "throughput": round(statistics.median(load["throughput"] for load in loads), 2),
+                         "p50_ms": round(statistics.median(load["p50_ms"] for load in loads), 3),
+                         "p99_ms": round(statistics.median(load["p99_ms"] for load in loads), 3),
+                         "errors": sum(load["errors"] for load in loads), "rounds": len(loads)}
+
+
+def show(name: str, server: str, entry: dict[str, Any], log: Callable[[str], None]) -> None:
+    if load := entry.get("load"):
+        log(f"    {name} on {server}: {load['throughput']:8.1f} req/s  p50 {load['p50_ms']:7.2f} ms  "
+            f"p99 {load['p99_ms']:7.2f} ms  errors {load['errors']}  (alone: {entry['sequential_ms']:.2f} ms)")
+    else:
+        log(f"    {name} on {server}: {entry['sequential_ms']:.1f} ms per answer; {entry.get('skipped', '')}")
 
 
 # --- one corpus ---------------------------------------------------------------------------------------------
@@ -313,8 +402,13 @@ def measure_corpus(corpus: Corpus, args: argparse.Namespace, work: Path, log: Ca
             specs.append((servers.rdflib_endpoint(corpus.nquads), sparql))
     if any(name.startswith("anemia-kg") for name in args.servers):
         out["first_start"] = first_start(corpus, our_store, work / "logs", log)
-    for spec, requests in specs:
-        out["servers"].append(measure_server(spec, requests, expected, args, work / "logs", log))
+    with ExitStack() as stack:  # every server is stopped when this ends, however it ends
+        contenders = [start(spec, requests, stack, work / "logs", log) for spec, requests in specs]
+        floor = stack.enter_context(servers.running(servers.http_floor(), work / "logs")) if args.floor else None
+        out["http_floor_ms"] = measure_in_turns(contenders, floor, expected, args, log)
+        for c in contenders:
+            c.result["peak_rss_mb"] = round(c.server.peak_rss / 2**20, 1)
+            out["servers"].append(c.result)
     return out
 
 
@@ -352,7 +446,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                                      "(1 = the real article; 320 is about 1,000,000 triples)")
     ap.add_argument("--servers", default="anemia-kg,anemia-kg-cache,oxigraph,rdflib-endpoint",
                     help="comma-separated: anemia-kg, anemia-kg-memory, anemia-kg-cache, oxigraph, rdflib-endpoint")
-    ap.add_argument("--duration", type=float, default=5.0, help="seconds of load per request and server")
+    ap.add_argument("--duration", type=float, default=3.0,
+                    help="seconds of load per request, server and round (wrk takes whole seconds)")
+    ap.add_argument("--rounds", type=int, default=2,
+                    help="how many times each request is timed and loaded on each server, the servers taking "
+                         "turns; figures are the medians over the rounds")
+    ap.add_argument("--no-floor", dest="floor", action="store_false",
+                    help="do not time the HTTP round trip of a server that does no work (bench/floor.py)")
     ap.add_argument("--connections", type=int, default=4)
     ap.add_argument("--repeat", type=int, default=50, help="sequential repetitions for the median latencies")
     ap.add_argument("--slow", type=float, default=60.0, help="seconds one answer may take before it is skipped")
@@ -363,7 +463,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--smoke", action="store_true", help="CI: the real article, 1 s loads; fail on a wrong answer")
     args = ap.parse_args(argv)
     if args.smoke:
-        args.scales, args.duration, args.repeat, args.connections = "1", 1.0, 5, 2
+        args.scales, args.duration, args.repeat, args.connections, args.rounds = "1", 1.0, 5, 2, 1
+    if args.rounds < 1 or args.duration <= 0:
+        ap.error("--rounds must be at least 1 and --duration more than 0")
     args.scale_list = [int(s) for s in args.scales.split(",") if s.strip()]
     args.servers = [s.strip() for s in args.servers.split(",") if s.strip()]
     return args
@@ -391,8 +493,8 @@ def main(argv: list[str] | None = None) -> int:
 
     results: dict[str, Any] = {"started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                                "machine": machine(), "versions": versions(),
-                               "settings": {k: getattr(args, k) for k in ("duration", "connections", "repeat",
-                                                                          "slow", "client", "servers")},
+                               "settings": {k: getattr(args, k) for k in ("duration", "rounds", "connections",
+                                                                          "repeat", "slow", "client", "servers")},
                                "corpora": []}
     results["settings"]["client"] = args.client if args.client != "auto" else (
         "wrk" if versions()["wrk"] != "not installed" else "httpx")

@@ -5,7 +5,8 @@
 * ``oxigraph``: the Oxigraph server (``oxigraph serve-read-only``, PyPI package ``oxigraph``) on a file-backed
   store loaded beforehand with ``oxigraph load``, union default graph;
 * ``rdflib-endpoint``: ``rdflib-endpoint serve`` (PyPI package ``rdflib-endpoint``), which parses the N-Quads
-  into an rdflib ``Dataset`` with a union default graph.
+  into an rdflib ``Dataset`` with a union default graph;
+* ``HTTP, no work``: :mod:`bench.floor`, fixed bytes for every request, timed one request at a time only.
 
 Every server answers SPARQL over the union of the dataset's graphs, so the same query text gives the same
 answer from each. A :class:`Running` server knows its start-up time (process start to the first correct
@@ -93,6 +94,13 @@ def anemia_kg(root: Path, store: Path | None, *, cache: bool = False, workers: i
     return ServerSpec(name, cmd, port, "/sparql", api=True)
 
 
+def http_floor() -> ServerSpec:
+    """A server that answers every request with the same bytes (:mod:`bench.floor`): the HTTP round trip alone."""
+    port = free_port()
+    return ServerSpec("HTTP, no work", [sys.executable, str(Path(__file__).with_name("floor.py")),
+                                            "--port", str(port)], port, "/sparql")
+
+
 def oxigraph(location: Path) -> ServerSpec:
     port = free_port()
     return ServerSpec("oxigraph", [oxigraph_binary(), "serve-read-only", "--location", str(location),
@@ -157,11 +165,16 @@ class Running:
     startup: float = 0.0
     ready: float = 0.0  # this project's servers: until /health answers, i.e. the knowledge model is in
     peak_rss: int = 0
+    # Servers run side by side and are measured in turns: only the one being measured (or starting) is sampled,
+    # as a walk of /proc costs the benchmark's own process a few milliseconds, and an idle server's memory
+    # does not grow. The runner sets and clears this around each measurement.
+    sampling: threading.Event = field(default_factory=threading.Event)
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def sample_memory(self) -> None:
         while not self._stop.is_set():
-            self.peak_rss = max(self.peak_rss, tree_rss(self.process.pid))
+            if self.sampling.is_set():
+                self.peak_rss = max(self.peak_rss, tree_rss(self.process.pid))
             self._stop.wait(0.1)
 
     def rss(self) -> int:
@@ -182,6 +195,7 @@ def running(spec: ServerSpec, logs: Path) -> Iterator[Running]:
         started = time.perf_counter()
         process = subprocess.Popen(spec.command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     server = Running(spec, process, log)
+    server.sampling.set()
     sampler = threading.Thread(target=server.sample_memory, daemon=True)
     sampler.start()
     try:

@@ -1,8 +1,9 @@
 """The benchmark suite at its smallest size, as CI runs it: every server gives the right answers.
 
 ``python -m bench --smoke`` builds the real article's corpus, starts this project's server, the Oxigraph
-server and rdflib-endpoint on loopback one after the other, checks every benchmark request against the
-answer computed in-process and puts one second of load on each. This asserts correctness and that the
+server and rdflib-endpoint on loopback one after the other and keeps them running side by side, checks every
+benchmark request against the answer computed in-process and puts one second of load on each, the servers
+taking turns. This asserts correctness and that the
 report can be written from the results; it never asserts a timing (the machines are small and noisy).
 """
 
@@ -10,8 +11,10 @@ from __future__ import annotations
 
 import json
 import math
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -71,6 +74,55 @@ def test_answers_are_compared_whatever_the_row_order_and_extra_fields() -> None:
     assert run.canonical(a) != run.canonical(b)
 
 
+def test_a_request_s_rounds_are_summed_up_by_their_medians() -> None:
+    def round_(alone: float, rate: float, p99: float, errors: int = 0) -> dict[str, object]:
+        return {"sequential_ms": alone, "load": {"client": "wrk", "connections": 4, "duration": 2.0, "requests": 100,
+                                                 "throughput": rate, "p50_ms": alone, "p99_ms": p99, "errors": errors}}
+
+    entry = {"correct": True, "rounds": [round_(1.0, 900.0, 9.0), round_(3.0, 100.0, 2.0, errors=1),
+                                         round_(2.0, 500.0, 5.0)]}
+    run.summarise(entry)
+    assert entry["sequential_ms"] == 2.0
+    assert entry["load"] == {"client": "wrk", "connections": 4, "duration": 6.0, "requests": 300, "throughput": 500.0,
+                             "p50_ms": 2.0, "p99_ms": 5.0, "errors": 1, "rounds": 3}
+    # a request one round found too slow to load is reported as not loaded, whatever the other rounds did
+    slow = {"correct": True, "skipped": "one answer takes 2.00 s",
+            "rounds": [round_(4.0, 1.0, 9.0), {"sequential_ms": 2.0}]}
+    run.summarise(slow)
+    assert slow["sequential_ms"] == 3.0 and "load" not in slow
+
+
+def test_the_floor_server_answers_every_request_of_a_keep_alive_connection() -> None:
+    port = run.servers.free_port()
+    proc = subprocess.Popen([sys.executable, str(REPO / "bench" / "floor.py"), "--port", str(port)])
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+                break
+            except ConnectionRefusedError:
+                assert time.monotonic() < deadline and proc.poll() is None, "bench/floor.py did not listen"
+                time.sleep(0.05)
+        with sock:  # two requests in one write, then a third: three answers, in order
+            head = b"GET /sparql?query=ASK%7B%7D HTTP/1.1\r\nHost: x\r\n\r\n"
+            sock.sendall(head * 2)
+            sock.sendall(head)
+            answer = b""
+            while answer.count(b"HTTP/1.1 200 OK") < 3 or not answer.endswith(b"}"):
+                chunk = sock.recv(4096)
+                assert chunk, answer
+                answer += chunk
+        parts = answer.split(b"HTTP/1.1 200 OK")[1:]
+        assert len(parts) == 3
+        for part in parts:
+            assert part.endswith(b'\r\n\r\n{"head":{},"boolean":true}')
+            assert b"Content-Length: 26\r\n" in part
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path]:
     out = tmp_path_factory.mktemp("bench") / "results.json"
@@ -101,6 +153,7 @@ def test_smoke_run_gives_every_right_answer_from_every_server(smoke: tuple[subpr
                 assert not name.startswith("anemia-kg") and "not loaded" in entry["skipped"], (name, request, entry)
                 continue
             assert entry["load"]["requests"] > 0 and entry["load"]["errors"] == 0, (name, request, entry)
+            assert entry["load"]["rounds"] == len(entry["rounds"]) == results["settings"]["rounds"] == 1
         assert server["startup_s"] > 0 and server["peak_rss_mb"] > 0
         # this project's servers are measured once their API is up too (its knowledge model loads after SPARQL)
         assert server["ready_s"] >= server["startup_s"]
@@ -110,6 +163,8 @@ def test_smoke_run_gives_every_right_answer_from_every_server(smoke: tuple[subpr
     assert {name: s["model"] for name, s in names.items() if name.startswith("anemia-kg")} == {
         "anemia-kg": "snapshot", "anemia-kg (cache)": "snapshot"}
     assert run.failures(results) == []
+    # the server that does no work was timed beside them, for every query
+    assert set(corpus["http_floor_ms"]) == queries and all(ms > 0 for ms in corpus["http_floor_ms"].values())
 
 
 def test_smoke_results_render_into_the_report_and_plot(smoke: tuple[subprocess.CompletedProcess[str], Path],
@@ -122,5 +177,6 @@ def test_smoke_results_render_into_the_report_and_plot(smoke: tuple[subprocess.C
     text = doc.read_text()
     assert "old" not in text and text.startswith("# Benchmarks\n\nanalysis") and text.endswith("more analysis\n")
     assert "| 01-one-join |" in text and "anemia-kg / oxigraph" in text
+    assert "| HTTP, no work ms |" in text and "1 round of 1 s per request and server" in text
     assert "| anemia-kg, first start after a build (disk store; model read through SPARQL, no snapshot yet) |" in text
     assert png.read_bytes().startswith(b"\x89PNG")
