@@ -29,8 +29,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -114,10 +114,18 @@ def canonical(answer: dict[str, Any]) -> Any:
     return sorted(rows)
 
 
-def inprocess(store: ox.Store, text: str, repeat: int, budget: float) -> tuple[Any, float]:
-    """The expected answer of ``text`` (union default graph) and the in-process median time in ms."""
+def inprocess(store: ox.Store, text: str, repeat: int, budget: float, warmup: int = 0) -> tuple[Any, float]:
+    """The expected answer of ``text`` (union default graph) and the in-process median time in ms.
+
+    Like the servers' one-at-a-time medians (:func:`bench.load.sequential_median`), it is taken after
+    ``warmup`` untimed evaluations, for at most a quarter of ``budget``."""
     answer = json.loads(store.query(text, use_default_graph_as_union=True).serialize(
         format=ox.QueryResultsFormat.JSON).decode())
+    started = time.perf_counter()
+    for _ in range(warmup):
+        if time.perf_counter() - started > budget / 4:
+            break
+        store.query(text, use_default_graph_as_union=True).serialize(format=ox.QueryResultsFormat.JSON)
     times: list[float] = []
     deadline = time.perf_counter() + budget
     while len(times) < repeat and time.perf_counter() < deadline:
@@ -234,7 +242,8 @@ def measure_in_turns(contenders: list[Contender], floor: servers.Running | None,
                 if name not in c.requests:
                     continue
                 url, headers = request_of(c.server.spec, *c.requests[name])
-                entry = check(client, name, url, headers, expected[name], args, log)
+                with sampled(c.server):
+                    entry = check(client, name, url, headers, expected[name], args, log)
                 c.result["requests"][name] = entry
                 if entry["correct"] and "skipped" not in entry:
                     entry["rounds"] = []
@@ -248,14 +257,11 @@ def measure_in_turns(contenders: list[Contender], floor: servers.Running | None,
                 shift = round_ % len(turns) if turns else 0
                 for who, url, headers, entry in turns[shift:] + turns[:shift]:
                     if who is None:
-                        floor_rounds.append(sequential_median(url, headers, repeat=args.repeat,
-                                                              budget=args.duration, timeout=args.slow)[0])
+                        floor_rounds.append(sequential_median(url, headers, repeat=args.repeat, budget=args.duration,
+                                                              timeout=args.slow, warmup=args.warmup)[0])
                         continue
-                    who.server.sampling.set()
-                    try:
+                    with sampled(who.server):
                         entry["rounds"].append(time_and_load(url, headers, entry, args))
-                    finally:
-                        who.server.sampling.clear()
             for who, _, _, entry in turns:
                 if who is not None:
                     summarise(entry)
@@ -263,6 +269,16 @@ def measure_in_turns(contenders: list[Contender], floor: servers.Running | None,
             if floor_rounds:
                 floor_ms[name] = round(statistics.median(floor_rounds), 3)
     return floor_ms
+
+
+@contextmanager
+def sampled(server: servers.Running) -> Iterator[None]:
+    """The server's memory is sampled while it answers (see ``servers.Running.sampling``)."""
+    server.sampling.set()
+    try:
+        yield
+    finally:
+        server.sampling.clear()
 
 
 def check(client: httpx.Client, name: str, url: str, headers: dict[str, str], expected: Any,
@@ -294,7 +310,8 @@ def check(client: httpx.Client, name: str, url: str, headers: dict[str, str], ex
 def time_and_load(url: str, headers: dict[str, str], entry: dict[str, Any],
                   args: argparse.Namespace) -> dict[str, Any]:
     """One round of one request on one server: its median alone, then (if that allows) its load."""
-    median, _count = sequential_median(url, headers, repeat=args.repeat, budget=args.duration, timeout=args.slow)
+    median, _count = sequential_median(url, headers, repeat=args.repeat, budget=args.duration, timeout=args.slow,
+                                       warmup=args.warmup)
     figures: dict[str, Any] = {"sequential_ms": round(median, 3)}
     if median / 1000 * args.connections > args.duration / 2:
         # the connections together could finish only a couple of answers in the load's time (or none: wrk
@@ -367,7 +384,7 @@ def measure_corpus(corpus: Corpus, args: argparse.Namespace, work: Path, log: Ca
     expected: dict[str, Any] = {}
     out["inprocess_ms"] = {}
     for name, text in texts.items():
-        expected[name], median = inprocess(store, text, args.repeat, args.duration)
+        expected[name], median = inprocess(store, text, args.repeat, args.duration, args.warmup)
         out["inprocess_ms"][name] = round(median, 3)
     started = time.perf_counter()
     k = load_knowledge(select_from_store(store))
@@ -455,6 +472,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="do not time the HTTP round trip of a server that does no work (bench/floor.py)")
     ap.add_argument("--connections", type=int, default=4)
     ap.add_argument("--repeat", type=int, default=50, help="sequential repetitions for the median latencies")
+    ap.add_argument("--warmup", type=int, default=20,
+                    help="requests sent before the ones timed one at a time (at most a quarter of --duration), "
+                         "and untimed in-process evaluations before the timed ones")
     ap.add_argument("--slow", type=float, default=60.0, help="seconds one answer may take before it is skipped")
     ap.add_argument("--client", choices=["auto", "wrk", "httpx"], default="auto")
     ap.add_argument("--rdflib-max-triples", type=int, default=1_100_000)
@@ -463,7 +483,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--smoke", action="store_true", help="CI: the real article, 1 s loads; fail on a wrong answer")
     args = ap.parse_args(argv)
     if args.smoke:
-        args.scales, args.duration, args.repeat, args.connections, args.rounds = "1", 1.0, 5, 2, 1
+        args.scales, args.duration, args.repeat, args.connections, args.rounds, args.warmup = "1", 1.0, 5, 2, 1, 2
     if args.rounds < 1 or args.duration <= 0:
         ap.error("--rounds must be at least 1 and --duration more than 0")
     args.scale_list = [int(s) for s in args.scales.split(",") if s.strip()]
@@ -494,7 +514,8 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {"started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                                "machine": machine(), "versions": versions(),
                                "settings": {k: getattr(args, k) for k in ("duration", "rounds", "connections",
-                                                                          "repeat", "slow", "client", "servers")},
+                                                                          "repeat", "warmup", "slow", "client",
+                                                                          "servers")},
                                "corpora": []}
     results["settings"]["client"] = args.client if args.client != "auto" else (
         "wrk" if versions()["wrk"] != "not installed" else "httpx")

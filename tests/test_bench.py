@@ -9,11 +9,13 @@ report can be written from the results; it never asserts a timing (the machines 
 
 from __future__ import annotations
 
+import http.server
 import json
 import math
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -90,6 +92,42 @@ def test_a_request_s_rounds_are_summed_up_by_their_medians() -> None:
             "rounds": [round_(4.0, 1.0, 9.0), {"sequential_ms": 2.0}]}
     run.summarise(slow)
     assert slow["sequential_ms"] == 3.0 and "load" not in slow
+
+
+class _SlowAtFirst(http.server.BaseHTTPRequestHandler):
+    """Answers its server's first three requests after 60 ms, the others at once; counts them all."""
+
+    protocol_version = "HTTP/1.1"  # keep-alive, as the benchmark's client uses it
+
+    def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
+        self.server.seen += 1  # type: ignore[attr-defined]
+        if self.server.seen <= 3:  # type: ignore[attr-defined]
+            time.sleep(0.06)
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize("warmup", [0, 3])
+def test_one_at_a_time_timing_sends_the_warm_up_requests_and_leaves_them_out(warmup: int) -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _SlowAtFirst)
+    server.seen = 0  # type: ignore[attr-defined]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/x"
+        median, count = load.sequential_median(url, {}, repeat=5, budget=10, timeout=5, warmup=warmup)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert count == 5 and server.seen == 5 + warmup  # type: ignore[attr-defined]
+    if warmup:  # the three slow answers were the warm-up
+        assert median < 50
+    else:  # three of the five timed answers were slow
+        assert median >= 60
 
 
 def test_the_floor_server_answers_every_request_of_a_keep_alive_connection() -> None:
