@@ -140,6 +140,60 @@ def inprocess_table(corpus: dict[str, Any]) -> list[str]:
     return lines
 
 
+def targets_table(results: dict[str, Any]) -> list[str]:
+    """Issue 5's targets as this run measured them, each with a computed verdict (the build's are in
+    bench/build_scaling.md). Throughput ratios are geometric means over the SPARQL queries at article scale
+    (scale 1); the per-query, path, start-up and memory targets are read at the run's largest corpus."""
+    article = next((c for c in results["corpora"] if c["scale"] == 1), None)
+    largest = max(results["corpora"], key=lambda c: c["triples"])
+    at_largest = f"{largest['triples']:,} triples"
+    lines = ["| target | server | measured | met? |", "|---|---|---|---|"]
+
+    def row(target: str, server: str, measured: str, met: bool | None) -> None:
+        lines.append(f"| {target} | {server} | {measured} | {'–' if met is None else 'yes' if met else 'no'} |")
+
+    if article is not None:
+        names = _sparql_names(article)
+        for peer, bound in (("rdflib-endpoint", 10.0), ("oxigraph", 0.5)):
+            theirs = _server(article, peer)
+            for mine in (s for s in article["servers"] if s["name"].startswith(OURS) and "requests" in s):
+                if theirs is None:
+                    continue
+                rates = [t if not math.isnan(t) else _sequential_rate(theirs, n)
+                         for t, n in zip(throughput(theirs, names), names, strict=True)]
+                ratio = geomean(throughput(mine, names)) / geomean(rates)
+                row(f"`/sparql` ≥ {bound:g}x {peer} (article scale)", mine["name"], f"{ratio:.3g}x",
+                    ratio >= bound)
+        for mine in (s for s in article["servers"] if s["name"].startswith(OURS) and "api-paths" in s["requests"]):
+            loads = [_load(mine["requests"][n]) for n in ("api-paths", "api-search", "api-entity")
+                     if n in mine["requests"]]
+            if all(loads):
+                low, worst = min(x["throughput"] for x in loads), max(x["p99_ms"] for x in loads)
+                row("`/api/paths`, `/api/entities` ≥ 1,000 requests/s, p99 < 10 ms (article scale)", mine["name"],
+                    f"{low:,.0f}/s at least, p99 {worst:.1f} ms at most", low >= 1000 and worst < 10)
+    base = largest["inprocess_ms"]
+    for mine in (s for s in largest["servers"] if s["name"].startswith(OURS) and "requests" in s):
+        ratios = {n: mine["requests"].get(n, {}).get("sequential_ms", math.nan) / base[n] for n in sorted(base)}
+        within = [n for n, r in ratios.items() if r <= 1.5]
+        over = ", ".join(f"{n} {r:.2f}x" for n, r in ratios.items() if not r <= 1.5)
+        row(f"each query's median alone ≤ 1.5x pyoxigraph in-process ({at_largest})", mine["name"],
+            f"{len(within)} of {len(ratios)}" + (f"; not: {over}" if over else ""), len(within) == len(ratios))
+    medians = list(largest["paths"]["median_ms"].values())
+    if medians:
+        median = statistics.median(medians)
+        row(f"path search median < 5 ms ({at_largest})", "in-process", f"{median:.2f} ms", median < 5)
+    disk = _server(largest, OURS)  # the on-disk store: the start-up and memory targets are about it
+    if disk is not None:
+        row(f"start-up to first answer < 2 s from the on-disk store ({at_largest})", disk["name"],
+            f"{disk['startup_s']:.2f} s (API ready {disk.get('ready_s', math.nan):.2f} s)", disk["startup_s"] < 2)
+        if largest.get("pyoxigraph_rss_mb"):
+            share = disk["peak_rss_mb"] / largest["pyoxigraph_rss_mb"]
+            row(f"memory ≤ 1.5x pyoxigraph's ({at_largest})", disk["name"],
+                f"{disk['peak_rss_mb']:,.0f} MB against {largest['pyoxigraph_rss_mb']:,.0f} MB ({share:.2f}x)",
+                share <= 1.5)
+    return lines
+
+
 def startup_table(results: dict[str, Any]) -> list[str]:
     lines = ["| scale | triples | server | start-up to first answer, s | API ready, s | memory idle, MB | "
              "memory peak, MB |",
@@ -198,6 +252,7 @@ def render(results: dict[str, Any], source: str) -> str:
         out.append("")
     out += ["### Start-up and memory", ""] + startup_table(results) + [""]
     out += ["### Build, load and path search against corpus size", ""] + scaling_table(results) + [""]
+    out += ["### Issue 5's targets in this run (computed by bench/report.py)", ""] + targets_table(results) + [""]
     return "\n".join(out)
 
 

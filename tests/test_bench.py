@@ -130,6 +130,37 @@ def test_one_at_a_time_timing_sends_the_warm_up_requests_and_leaves_them_out(war
         assert median >= 60
 
 
+def test_the_targets_table_gives_each_target_its_verdict_from_the_run() -> None:
+    def server(name: str, rates: dict[str, float], alone: dict[str, float], **extra: object) -> dict[str, object]:
+        requests = {n: {"correct": True, "sequential_ms": alone.get(n, 1.0),
+                        **({"load": {"throughput": r, "p50_ms": 1.0, "p99_ms": 12.0 if n == "api-search" else 3.0,
+                                     "errors": 0}} if r else {})}
+                    for n, r in rates.items()}
+        return {"name": name, "requests": requests, **extra}
+
+    queries = {"q1": 1.0, "q2": 2.0}
+    article = {"scale": 1, "triples": 5_000, "inprocess_ms": queries, "paths": {"median_ms": {"a->b": 0.2}},
+               "pyoxigraph_rss_mb": 100.0, "servers": [
+                   server("anemia-kg", {"q1": 2_000, "q2": 500, "api-paths": 1_500, "api-search": 1_200,
+                                        "api-entity": 2_000}, {"q1": 1.4, "q2": 4.0},
+                          startup_s=2.5, ready_s=3.0, peak_rss_mb=140.0),
+                   server("oxigraph", {"q1": 1_000, "q2": 2_000}, {}),
+                   server("rdflib-endpoint", {"q1": 100, "q2": 0}, {"q2": 100.0})]}
+    lines = report.targets_table({"corpora": [article]})
+    verdicts = {tuple(cell.strip() for cell in line.split("|")[1:3]): line.rsplit("|", 2)[1].strip()
+                for line in lines[2:]}
+    # rdflib: q1 20x, q2 (one at a time, 10 answers/s) 50x -> 31.6x; Oxigraph: 2x and 0.25x -> 0.71x
+    assert "31.6x" in lines[2] and verdicts[("`/sparql` ≥ 10x rdflib-endpoint (article scale)", "anemia-kg")] == "yes"
+    assert verdicts[("`/sparql` ≥ 0.5x oxigraph (article scale)", "anemia-kg")] == "yes"
+    api = "`/api/paths`, `/api/entities` ≥ 1,000 requests/s, p99 < 10 ms (article scale)"
+    assert verdicts[(api, "anemia-kg")] == "no"  # the search's p99 is 12 ms
+    alone = next(line for line in lines if "≤ 1.5x pyoxigraph in-process" in line)
+    assert "1 of 2; not: q2 2.00x" in alone and alone.endswith("| no |")
+    assert verdicts[("start-up to first answer < 2 s from the on-disk store (5,000 triples)", "anemia-kg")] == "no"
+    assert verdicts[("memory ≤ 1.5x pyoxigraph's (5,000 triples)", "anemia-kg")] == "yes"  # 1.4x
+    assert verdicts[("path search median < 5 ms (5,000 triples)", "in-process")] == "yes"
+
+
 def test_the_floor_server_answers_every_request_of_a_keep_alive_connection() -> None:
     port = run.servers.free_port()
     proc = subprocess.Popen([sys.executable, str(REPO / "bench" / "floor.py"), "--port", str(port)])
@@ -216,5 +247,7 @@ def test_smoke_results_render_into_the_report_and_plot(smoke: tuple[subprocess.C
     assert "old" not in text and text.startswith("# Benchmarks\n\nanalysis") and text.endswith("more analysis\n")
     assert "| 01-one-join |" in text and "anemia-kg / oxigraph" in text
     assert "| HTTP, no work ms |" in text and "1 round of 1 s per request and server" in text
+    assert "### Issue 5's targets in this run (computed by bench/report.py)" in text
+    assert "| path search median < 5 ms (4,924 triples) | in-process |" in text
     assert "| anemia-kg, first start after a build (disk store; model read through SPARQL, no snapshot yet) |" in text
     assert png.read_bytes().startswith(b"\x89PNG")
