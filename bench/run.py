@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import http.client
 import json
+import math
 import os
 import platform
 import statistics
@@ -46,7 +48,7 @@ from anemia_kg.paths import Paths
 from anemia_kg.store import prepare_disk_store
 
 from . import servers
-from .load import Load, run_load, sequential_median
+from .load import run_load, sequential_median
 
 BENCH = Path(__file__).resolve().parent
 QUERIES = BENCH / "queries"
@@ -257,14 +259,18 @@ def measure_in_turns(contenders: list[Contender], floor: servers.Running | None,
                 shift = round_ % len(turns) if turns else 0
                 for who, url, headers, entry in turns[shift:] + turns[:shift]:
                     if who is None:
-                        floor_rounds.append(sequential_median(url, headers, repeat=args.repeat, budget=args.duration,
-                                                              timeout=args.slow, warmup=args.warmup)[0])
+                        try:
+                            floor_rounds.append(sequential_median(url, headers, repeat=args.repeat,
+                                                                  budget=args.duration, timeout=args.slow,
+                                                                  warmup=args.warmup)[0])
+                        except (OSError, RuntimeError, http.client.HTTPException) as exc:
+                            log(f"    {name}: the HTTP floor failed in this round: {exc!r}")
                         continue
                     with sampled(who.server):
                         entry["rounds"].append(time_and_load(url, headers, entry, args))
             for who, _, _, entry in turns:
                 if who is not None:
-                    summarise(entry)
+                    summarise(entry, args)
                     show(name, who.server.spec.name, entry, log)
             if floor_rounds:
                 floor_ms[name] = round(statistics.median(floor_rounds), 3)
@@ -290,12 +296,19 @@ def check(client: httpx.Client, name: str, url: str, headers: dict[str, str], ex
     except httpx.TimeoutException:
         log(f"    {name}: no answer within {args.slow:.0f} s; not loaded")
         return {"correct": None, "skipped": f"no answer within {args.slow:.0f} s"}
+    except httpx.HTTPError as exc:  # the server went away, or broke the connection
+        log(f"    {name}: no answer: {exc!r}")
+        return {"correct": False, "detail": f"no answer: {exc!r}"}
     first = time.perf_counter() - started
     if response.status_code != 200:
         log(f"    {name}: HTTP {response.status_code}: {response.text[:300]}")
         return {"correct": False, "status": response.status_code, "detail": response.text[:300]}
-    body = response.json()
-    got = api_canonical(name, body) if name.startswith("api-") else canonical(body)
+    try:
+        body = response.json()
+        got = api_canonical(name, body) if name.startswith("api-") else canonical(body)
+    except (ValueError, KeyError, TypeError) as exc:
+        log(f"    {name}: an answer of the wrong shape ({exc!r}): {response.text[:300]}")
+        return {"correct": False, "detail": f"an answer of the wrong shape: {response.text[:300]}"}
     if got != expected:
         log(f"    {name}: WRONG ANSWER (expected {str(expected)[:200]}, got {str(got)[:200]})")
         return {"correct": False}
@@ -309,41 +322,71 @@ def check(client: httpx.Client, name: str, url: str, headers: dict[str, str], ex
 
 def time_and_load(url: str, headers: dict[str, str], entry: dict[str, Any],
                   args: argparse.Namespace) -> dict[str, Any]:
-    """One round of one request on one server: its median alone, then (if that allows) its load."""
-    median, _count = sequential_median(url, headers, repeat=args.repeat, budget=args.duration, timeout=args.slow,
-                                       warmup=args.warmup)
-    figures: dict[str, Any] = {"sequential_ms": round(median, 3)}
-    if median / 1000 * args.connections > args.duration / 2:
-        # the connections together could finish only a couple of answers in the load's time (or none: wrk
-        # counts only those that end within it), which says nothing a single request does not
-        entry["skipped"] = (f"one answer takes {median / 1000:.2f} s: not loaded with {args.connections} "
-                            "connections")
-    elif "skipped" not in entry:  # a round before found it too slow to load: later rounds time it alone only
-        load: Load = run_load(url, headers, connections=args.connections, duration=args.duration,
-                              timeout=args.slow, client=args.client)
-        figures["load"] = load.to_dict()
+    """One round of one request on one server: its median alone, then (if the rounds so far allow) its load.
+
+    A failure (an error status, a dropped connection, a timeout, wrk failing) is recorded as the round's
+    ``error`` rather than raised: it is reported as a failure of that server, and the run goes on."""
+    try:
+        median, _count = sequential_median(url, headers, repeat=args.repeat, budget=args.duration,
+                                           timeout=args.slow, warmup=args.warmup)
+        figures: dict[str, Any] = {"sequential_ms": round(median, 3)}
+        if not too_slow_to_load([*_timed(entry["rounds"]), median], args):
+            figures["load"] = run_load(url, headers, connections=args.connections, duration=args.duration,
+                                       timeout=args.slow, client=args.client).to_dict()
+    except (OSError, RuntimeError, ValueError, http.client.HTTPException, subprocess.SubprocessError) as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"[:300]}
     return figures
 
 
-def summarise(entry: dict[str, Any]) -> None:
+def too_slow_to_load(medians: list[float], args: argparse.Namespace) -> bool:
+    """Whether the connections together could finish only a couple of answers in the load's time (or none:
+    wrk counts only those that end within it), which says nothing a single request does not. Decided on the
+    median of the rounds' medians, so that one slow round does not decide for the others."""
+    return statistics.median(medians) / 1000 * args.connections > args.duration / 2
+
+
+def _timed(rounds: list[dict[str, Any]]) -> list[float]:
+    return [r["sequential_ms"] for r in rounds if "sequential_ms" in r]
+
+
+def _median(values: list[float]) -> float:
+    """The median of the values that are numbers (a load that finished no request has NaN percentiles)."""
+    numbers = [v for v in values if not math.isnan(v)]
+    return statistics.median(numbers) if numbers else math.nan
+
+
+def summarise(entry: dict[str, Any], args: argparse.Namespace) -> None:
     """A request's figures over its rounds: medians of the medians and of the loads, errors and requests summed.
 
-    A request found too slow to load in some round is reported as not loaded at all, its other rounds' loads
-    kept in ``rounds`` only."""
+    A request whose median over the rounds is too slow to load (:func:`too_slow_to_load`) is reported as not
+    loaded, whatever some rounds did; rounds that failed are left out and named in ``failed``."""
     rounds = entry["rounds"]
-    entry["sequential_ms"] = round(statistics.median(r["sequential_ms"] for r in rounds), 3)
+    if failed := [r["error"] for r in rounds if "error" in r]:
+        entry["failed"] = failed
+    timed = _timed(rounds)
+    if not timed:
+        return
+    entry["sequential_ms"] = round(statistics.median(timed), 3)
+    if too_slow_to_load(timed, args):
+        entry["skipped"] = (f"one answer takes {entry['sequential_ms'] / 1000:.2f} s: not loaded with "
+                            f"{args.connections} connections")
+        return
     loads = [r["load"] for r in rounds if "load" in r]
-    if loads and "skipped" not in entry:
+    if loads:
         entry["load"] = {"client": loads[0]["client"], "connections": loads[0]["connections"],
                          "duration": round(sum(load["duration"] for load in loads), 3),
                          "requests": sum(load["requests"] for load in loads),
-                         "throughput": round(statistics.median(load["throughput"] for load in loads), 2),
-                         "p50_ms": round(statistics.median(load["p50_ms"] for load in loads), 3),
-                         "p99_ms": round(statistics.median(load["p99_ms"] for load in loads), 3),
+                         "throughput": round(_median([load["throughput"] for load in loads]), 2),
+                         "p50_ms": round(_median([load["p50_ms"] for load in loads]), 3),
+                         "p99_ms": round(_median([load["p99_ms"] for load in loads]), 3),
                          "errors": sum(load["errors"] for load in loads), "rounds": len(loads)}
 
 
 def show(name: str, server: str, entry: dict[str, Any], log: Callable[[str], None]) -> None:
+    for error in entry.get("failed", []):
+        log(f"    {name} on {server}: a round FAILED: {error}")
+    if "sequential_ms" not in entry:
+        return
     if load := entry.get("load"):
         log(f"    {name} on {server}: {load['throughput']:8.1f} req/s  p50 {load['p50_ms']:7.2f} ms  "
             f"p99 {load['p99_ms']:7.2f} ms  errors {load['errors']}  (alone: {entry['sequential_ms']:.2f} ms)")
@@ -422,6 +465,8 @@ def measure_corpus(corpus: Corpus, args: argparse.Namespace, work: Path, log: Ca
     with ExitStack() as stack:  # every server is stopped when this ends, however it ends
         contenders = [start(spec, requests, stack, work / "logs", log) for spec, requests in specs]
         floor = stack.enter_context(servers.running(servers.http_floor(), work / "logs")) if args.floor else None
+        if floor is not None:
+            floor.sampling.clear()  # its memory is not reported: no walks of /proc beside the timings
         out["http_floor_ms"] = measure_in_turns(contenders, floor, expected, args, log)
         for c in contenders:
             c.result["peak_rss_mb"] = round(c.server.peak_rss / 2**20, 1)
@@ -499,6 +544,10 @@ def failures(results: dict[str, Any]) -> list[str]:
             for name, entry in server.get("requests", {}).items():
                 if entry.get("correct") is False:
                     bad.append(f"scale {corpus['scale']}: {server['name']}: {name}: wrong answer {entry}")
+                elif entry.get("correct") is None:
+                    bad.append(f"scale {corpus['scale']}: {server['name']}: {name}: {entry.get('skipped')}")
+                elif entry.get("failed"):
+                    bad.append(f"scale {corpus['scale']}: {server['name']}: {name}: failed {entry['failed']}")
                 elif entry.get("load", {}).get("errors"):
                     bad.append(f"scale {corpus['scale']}: {server['name']}: {name}: "
                                f"{entry['load']['errors']} errors under load")
