@@ -167,7 +167,7 @@ def _no_wakeup_preemption() -> None:
     Under the normal policy the event loop's write of a query to a worker's pipe often handed its core to the
     worker there and then, with the loop's answer to the previous client still unsent; the worker then waited
     for the loop in turn. As batch tasks the workers take the other core or wait for the loop's next sleep:
-    on 2 cores, measured side by side, 5,600-5,970 → 7,800-8,100 requests/s on the one-join query at article
+    on 2 cores, measured side by side, 5,600-5,970 → 7,700-8,100 requests/s on the one-join query at article
     scale, 13-15% less CPU per query, and every benchmark query as fast or faster (docs/benchmarks.md). No
     privilege is needed; where the system has no such policy, the worker keeps the normal one.
     """
