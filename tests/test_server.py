@@ -101,15 +101,16 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def in_process_server(app: Any, wait: float = START_TIMEOUT) -> Iterator[str]:
+def in_process_server(app: Any, wait: float = START_TIMEOUT, **config: Any) -> Iterator[str]:
     """uvicorn serving ``app`` on a free loopback port from a thread of this process, stopped after.
 
-    For tests that must reach inside the application (patched services, a counting layer) while it runs.
+    For tests that must reach inside the application (patched services, a counting layer) while it runs;
+    ``config`` is passed on to ``uvicorn.Config`` (the HTTP protocol, the keep-alive timeout, ...).
     """
     import uvicorn
 
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical", **config))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + wait

@@ -332,6 +332,7 @@ def serve(
             import uvicorn
 
             from .api import create_app
+            from .api.hitlane import protocol_for
         except BaseException:
             executor.close()
             raise
@@ -339,8 +340,10 @@ def serve(
     try:
         err.print(f"anemia-kg serving on http://{host}:{port}/  (SPARQL: /sparql, API docs: /docs)", soft_wrap=True)
         # No access log: a log record per request is CPU the answers need more (errors are still logged).
-        uvicorn.run(create_app(settings, services=services), host=host, port=port, log_level="warning",
-                    access_log=False)
+        # The HTTP protocol answers cache hits itself, before an ASGI request cycle (api/hitlane.py).
+        application = create_app(settings, services=services)
+        uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False,
+                    http=protocol_for(application))
     finally:
         services.close()
 

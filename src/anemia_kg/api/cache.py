@@ -15,6 +15,10 @@ What is cached: ``200`` answers only, of GET requests and of POST requests with 
 pass), never a streamed answer larger than that. The entries are kept in least-recently-used order within
 ``max_bytes`` in all. ``max_bytes=0`` turns it off. The application turns it off when it serves from a
 remote SPARQL engine: that engine's data may be reloaded while this server runs, and its outages must show.
+
+Under ``anemia-kg serve`` most hits never reach this middleware: the HTTP protocol answers a plain GET whose
+answer is here itself, through :meth:`ResponseCache.key_for_get` and :meth:`ResponseCache.hit`, with the
+same bytes (:mod:`.hitlane`).
 """
 
 from __future__ import annotations
@@ -38,10 +42,16 @@ class _Entry:
     status: int
     headers: list[tuple[bytes, bytes]]
     body: bytes
+    # How uvicorn writes it after its status line and default headers: head + body + tail (see _framing);
+    # None when the answer frames itself (its own Transfer-Encoding), which only uvicorn then writes.
+    framing: tuple[bytes, bytes] | None = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.framing = _framing(self.headers, self.body)
 
     @property
     def size(self) -> int:
-        return len(self.body) + sum(len(k) + len(v) for k, v in self.headers) + 64
+        return len(self.body) + sum(len(k) + len(v) for k, v in self.headers) * 2 + 96
 
 
 @dataclass
@@ -88,15 +98,30 @@ class ResponseCache:
                 return
             body = b"".join(m.get("body", b"") for m in read)
         key = _key(scope, body)
-        entry = self.stats.entries.get(key)
+        entry = self.hit(key)
         if entry is not None:
-            self.stats.entries.move_to_end(key)
-            self.stats.hits += 1
             await send({"type": "http.response.start", "status": entry.status, "headers": entry.headers})
             await send({"type": "http.response.body", "body": entry.body})
             return
         self.stats.misses += 1
         await self.app(scope, receive, self._recording(key, send))
+
+    def key_for_get(self, scope: Scope) -> Key | None:
+        """What the answer to a GET request with this scope is stored under; None if such answers are not
+        cached. For :mod:`.hitlane`, which answers hits before uvicorn starts the request's ASGI cycle."""
+        if self.max_bytes <= 0 or not scope["path"].startswith(self.paths):
+            return None
+        return _key(scope, b"")
+
+    def hit(self, key: Key, *, framed: bool = False) -> _Entry | None:
+        """The entry under ``key``, counted as a hit (or None, not counted); with ``framed``, only an entry
+        whose :attr:`_Entry.framing` is known."""
+        entry = self.stats.entries.get(key)
+        if entry is not None and (entry.framing is not None or not framed):
+            self.stats.entries.move_to_end(key)
+            self.stats.hits += 1
+            return entry
+        return None
 
     def _recording(self, key: Key, send: Send) -> Send:
         """``send``, also recording a 200 answer and storing it once its last body part has gone."""
@@ -145,6 +170,22 @@ def _key(scope: Scope, body: bytes) -> Key:
             headers[name] = headers[name] + b"\x00" + value if headers[name] else value
     return (scope["method"].encode(), scope.get("scheme", "http").encode(), scope.get("raw_path") or
             scope["path"].encode(), scope.get("query_string", b""), body, *headers.values())
+
+
+def _framing(headers: list[tuple[bytes, bytes]], body: bytes) -> tuple[bytes, bytes] | None:
+    """What uvicorn writes before and after ``body`` for this answer to a GET on a kept-alive connection: the
+    header lines (names in lower case) and, for a body without a declared length, one chunk and the last one
+    (uvicorn's ``RequestResponseCycle.send``). None if the headers declare a transfer coding or the connection's
+    fate themselves: uvicorn alone writes those."""
+    names = [name.lower() for name, _ in headers]
+    if b"transfer-encoding" in names or b"connection" in names:
+        return None
+    lines = b"".join(b"%s: %s\r\n" % (name, value) for name, (_, value) in zip(names, headers, strict=True))
+    if b"content-length" in names:
+        return lines + b"\r\n", b""
+    if not body:
+        return lines + b"transfer-encoding: chunked\r\n\r\n", b"0\r\n\r\n"
+    return lines + b"transfer-encoding: chunked\r\n\r\n%x\r\n" % len(body), b"\r\n0\r\n\r\n"
 
 
 def _content_length(scope: Scope) -> int:
