@@ -263,7 +263,7 @@ def measure_in_turns(contenders: list[Contender], floor: servers.Running | None,
                             floor_rounds.append(sequential_median(url, headers, repeat=args.repeat,
                                                                   budget=args.duration, timeout=args.slow,
                                                                   warmup=args.warmup)[0])
-                        except (OSError, RuntimeError, http.client.HTTPException) as exc:
+                        except (OSError, RuntimeError, ValueError, http.client.HTTPException) as exc:
                             log(f"    {name}: the HTTP floor failed in this round: {exc!r}")
                         continue
                     with sampled(who.server):

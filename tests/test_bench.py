@@ -141,6 +141,57 @@ def test_one_at_a_time_timing_sends_the_warm_up_requests_and_leaves_them_out(war
         assert median >= 60
 
 
+class _Framings(http.server.BaseHTTPRequestHandler):
+    """Answers ``/length``, ``/chunked`` (three chunks and a trailer) and ``/close`` (no length: the body ends
+    with the connection); records each request line and how many connections it took (by client port)."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
+        self.server.seen.append((self.path, self.headers.get("Accept"), self.client_address[1]))  # type: ignore[attr-defined]
+        self.send_response(200 if self.path != "/missing" else 404)
+        if self.path == "/chunked":
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for part in (b"ab", b"c" * 300, b"d"):
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+            self.wfile.write(b"0\r\nX-Trailer: yes\r\n\r\n")
+        elif self.path == "/close":
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(b"x" * 5000)
+            self.close_connection = True
+        else:
+            self.send_header("Content-Length", "3")
+            self.end_headers()
+            self.wfile.write(b"abc")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize(("path", "connections"), [("/length", 1), ("/chunked", 1), ("/close", 4)])
+def test_the_one_at_a_time_client_reads_every_framing_to_its_end(path: str, connections: int) -> None:
+    """Every answer is read whole (else the next one would be misread) and kept-alive connections are reused."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Framings)
+    server.seen = []  # type: ignore[attr-defined]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}{path}"
+        client = load.Answers(url, {"Accept": "text/csv"}, timeout=5)
+        statuses = [client.get() for _ in range(4)]
+        client.close()
+        with pytest.raises(RuntimeError, match="HTTP 404"):
+            load.sequential_median(url.replace(path, "/missing"), {}, repeat=2, budget=5, timeout=5)
+    finally:
+        server.shutdown()
+        server.server_close()
+    seen = server.seen[:4]  # type: ignore[attr-defined]
+    assert statuses == [200] * 4
+    assert [(p, a) for p, a, _ in seen] == [(path, "text/csv")] * 4
+    assert len({conn for _, _, conn in seen}) == connections
+
+
 def test_the_targets_table_gives_each_target_its_verdict_from_the_run() -> None:
     def server(name: str, rates: dict[str, float], alone: dict[str, float], **extra: object) -> dict[str, object]:
         requests = {n: {"correct": True, "sequential_ms": alone.get(n, 1.0),
