@@ -285,7 +285,11 @@ def _load_settings(s: dict[str, Any]) -> str:
             f"throughputs and percentiles; alone: of the rounds' medians of up to {s['repeat']} requests one at a "
             f"time). A request slower than {s['slow']:g} s is not loaded. \"HTTP, no work\" is bench/floor.py, a "
             "server answering every request with the same bytes, timed one at a time in the same turns: the HTTP "
-            "round trip with this client alone.")
+            "round trip with this client alone." + (
+                f" Before each one-at-a-time timing the runner waited (up to {s['quiet_wait']:g} s) for the machine "
+                "to be idle (bench.load.wait_for_quiet). One at a time, the servers (the runner's children) mostly "
+                "ran on the client's CPU: the floor's 0.01 ms is that placement; with client and server pinned to "
+                "different CPUs it is about 0.09 ms (see docs/benchmarks.md)." if s.get("quiet_wait") else ""))
 
 
 def plot(results: dict[str, Any], path: Path) -> None:

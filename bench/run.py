@@ -48,7 +48,7 @@ from anemia_kg.paths import Paths
 from anemia_kg.store import prepare_disk_store
 
 from . import servers
-from .load import run_load, sequential_median
+from .load import run_load, sequential_median, wait_for_quiet
 
 BENCH = Path(__file__).resolve().parent
 QUERIES = BENCH / "queries"
@@ -260,6 +260,7 @@ def measure_in_turns(contenders: list[Contender], floor: servers.Running | None,
                 for who, url, headers, entry in turns[shift:] + turns[:shift]:
                     if who is None:
                         try:
+                            wait_for_quiet(max_wait=args.quiet_wait)
                             floor_rounds.append(sequential_median(url, headers, repeat=args.repeat,
                                                                   budget=args.duration, timeout=args.slow,
                                                                   warmup=args.warmup)[0])
@@ -327,9 +328,12 @@ def time_and_load(url: str, headers: dict[str, str], entry: dict[str, Any],
     A failure (an error status, a dropped connection, a timeout, wrk failing) is recorded as the round's
     ``error`` rather than raised: it is reported as a failure of that server, and the run goes on."""
     try:
+        waited, busy = wait_for_quiet(max_wait=args.quiet_wait)
         median, _count = sequential_median(url, headers, repeat=args.repeat, budget=args.duration,
                                            timeout=args.slow, warmup=args.warmup)
         figures: dict[str, Any] = {"sequential_ms": round(median, 3)}
+        if args.quiet_wait > 0:  # how long it waited for an idle machine, and how busy that was
+            figures["quiet"] = {"waited_s": waited, "busy_cpus": None if math.isnan(busy) else busy}
         if not too_slow_to_load([*_timed(entry["rounds"]), median], args):
             figures["load"] = run_load(url, headers, connections=args.connections, duration=args.duration,
                                        timeout=args.slow, client=args.client).to_dict()
@@ -520,6 +524,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--warmup", type=int, default=20,
                     help="requests sent before the ones timed one at a time (at most a quarter of --duration), "
                          "and untimed in-process evaluations before the timed ones")
+    ap.add_argument("--quiet-wait", type=float, default=10.0,
+                    help="seconds to wait, before each one-at-a-time timing, for the machine to be idle (less than "
+                         "a tenth of a CPU busy; see bench.load.wait_for_quiet); 0: do not wait")
     ap.add_argument("--slow", type=float, default=60.0, help="seconds one answer may take before it is skipped")
     ap.add_argument("--client", choices=["auto", "wrk", "httpx"], default="auto")
     ap.add_argument("--rdflib-max-triples", type=int, default=1_100_000)
@@ -529,6 +536,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = ap.parse_args(argv)
     if args.smoke:
         args.scales, args.duration, args.repeat, args.connections, args.rounds, args.warmup = "1", 1.0, 5, 2, 1, 2
+        args.quiet_wait = 0.0  # correctness only: the timings are not looked at
     if args.rounds < 1 or args.duration <= 0:
         ap.error("--rounds must be at least 1 and --duration more than 0")
     args.scale_list = [int(s) for s in args.scales.split(",") if s.strip()]
@@ -564,7 +572,7 @@ def main(argv: list[str] | None = None) -> int:
                                "machine": machine(), "versions": versions(),
                                "settings": {k: getattr(args, k) for k in ("duration", "rounds", "connections",
                                                                           "repeat", "warmup", "slow", "client",
-                                                                          "servers")},
+                                                                          "servers", "quiet_wait")},
                                "corpora": []}
     results["settings"]["client"] = args.client if args.client != "auto" else (
         "wrk" if versions()["wrk"] != "not installed" else "httpx")

@@ -323,3 +323,17 @@ def test_smoke_results_render_into_the_report_and_plot(smoke: tuple[subprocess.C
     assert "| path search median < 5 ms (4,924 triples) | in-process |" in text
     assert "| anemia-kg, first start after a build (disk store; model read through SPARQL, no snapshot yet) |" in text
     assert png.read_bytes().startswith(b"\x89PNG")
+
+
+def test_waiting_for_quiet_sees_a_busy_cpu_and_gives_up_at_its_bound() -> None:
+    """A process spinning on one CPU is seen as about one busy CPU; the wait ends at ``max_wait`` regardless."""
+    spin = "import time\nend = time.time() + 20\nwhile time.time() < end: pass"
+    spinner = subprocess.Popen([sys.executable, "-c", spin])
+    try:
+        time.sleep(0.2)
+        waited, busy = load.wait_for_quiet(limit=0.5, window=0.2, max_wait=0.5)
+    finally:
+        spinner.kill()
+        spinner.wait()
+    assert busy >= 0.5 and 0.5 <= waited < 20
+    assert load.wait_for_quiet(max_wait=0) == (0.0, pytest.approx(float("nan"), nan_ok=True))
