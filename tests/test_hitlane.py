@@ -23,6 +23,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from anemia_kg.api import Settings, create_app
 from anemia_kg.api.app import App
+from anemia_kg.api.cache import ResponseCache
 from anemia_kg.api.hitlane import HitLaneProtocol, Known, protocol_for
 from anemia_kg.api.services import open_services
 from test_direct_lane import Counted
@@ -239,6 +240,48 @@ def test_known_bytes_are_bounded_and_forgotten_all_at_once():
     assert known.keys == {b"ijkl": ("i",)} and known.size == 4
     known.remember(b"x" * 11, ("x",))  # type: ignore[arg-type]
     assert b"x" * 11 not in known.keys
+
+
+class Streamed:
+    """An application behind the response cache whose answers declare no length (uvicorn sends them chunked):
+    ``/api/parts`` in two parts, ``/api/empty`` with no body at all."""
+
+    def __init__(self) -> None:
+        self.cache = ResponseCache(self.answer, max_bytes=1024 * 1024)
+        self.calls = 0  # HTTP requests that reached the application (the cache middleware included)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        self.calls += scope["type"] == "http"
+        await self.cache(scope, receive, send)
+
+    @staticmethod
+    async def answer(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"Content-Type", b"text/plain")]})
+        if scope["path"] == "/api/parts":
+            await send({"type": "http.response.body", "body": b"first part, ", "more_body": True})
+            await send({"type": "http.response.body", "body": b"second part"})
+        else:
+            await send({"type": "http.response.body", "body": b""})
+
+
+@pytest.mark.parametrize("path", ["/api/parts", "/api/empty"])
+def test_an_answer_without_a_length_is_framed_as_uvicorn_frames_it(path):
+    lane_app, plain_app = Streamed(), Streamed()
+    with in_process_server(lane_app, http=lane_for(lane_app), access_log=False) as lane_base, \
+            in_process_server(plain_app, http="httptools", access_log=False) as plain_base:
+        hits = []
+        for base, app in ((lane_base, lane_app), (plain_base, plain_app)):
+            host, port = base.removeprefix("http://").split(":")
+            with Connection((host, int(port))) as conn:
+                conn.exchange(request(path))
+                hits.append(conn.exchange(request(path) * 2, 2))
+            assert app.cache.stats.hits == 2
+        assert (lane_app.calls, plain_app.calls) == (1, 3)  # the lane answered both hits itself
+    assert undated(hits[0][0]) == undated(hits[0][1]) == undated(hits[1][0])
+    assert b"transfer-encoding: chunked" in hits[0][0]
+    assert hits[0][0].endswith(b"second part\r\n0\r\n\r\n" if path == "/api/parts" else b"\r\n\r\n0\r\n\r\n")
 
 
 def test_a_hit_behind_a_request_still_being_answered_waits_its_turn(servers):

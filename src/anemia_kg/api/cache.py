@@ -43,7 +43,7 @@ class _Entry:
     headers: list[tuple[bytes, bytes]]
     body: bytes
     # How uvicorn writes it after its status line and default headers: head + body + tail (see _framing);
-    # None when the answer frames itself (its own Transfer-Encoding), which only uvicorn then writes.
+    # None when the answer names its own Transfer-Encoding or Connection, which only uvicorn then writes.
     framing: tuple[bytes, bytes] | None = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
